@@ -1,0 +1,241 @@
+"""The ``postwise`` command: one sub-command group per subsystem."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from postwise.core.errors import PostwiseError
+from postwise.core.settings import get_settings
+
+app = typer.Typer(help="Postwise: inbound security, outbound delivery, personalization.",
+                  no_args_is_help=True, add_completion=False)
+train_app = typer.Typer(help="Train models from a data folder.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure models and policy on labelled data.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+err = Console(stderr=True)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )
+
+
+def _fail(error: Exception) -> None:
+    err.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(2)
+
+
+@train_app.command("inbound")
+def train_inbound_command(
+    data: Path = typer.Option(None, help="corpus folder (default: the corpus_dir setting)"),
+    out: Path = typer.Option(None, help="model folder to write (default: the model_path setting)"),
+    seed: int = typer.Option(0, help="seed of the split and the estimators"),
+    family: str = typer.Option(None, help="fit only this family (default: choose by measurement)"),
+    workers: int = typer.Option(2, help="processes for parsing"),
+) -> None:
+    """Train the ham/spam/phish classifier and write a versioned model with its model card."""
+    from postwise.inbound.classifier import MODEL_FILE
+    from postwise.inbound.corpus import read_corpus
+    from postwise.inbound.training import model_card_markdown, train_inbound
+
+    settings = get_settings()
+    data = data or settings.corpus_dir
+    out = out or settings.resolved_model_path
+    try:
+        total = sum(1 for _ in read_corpus(data))
+        with _progress(err) as progress:
+            task = progress.add_task("parsing", total=total)
+            result = train_inbound(data, seed=seed, workers=workers, family=family,
+                                   progress=lambda n: progress.advance(task, n))
+    except (PostwiseError, ValueError) as error:
+        _fail(error)
+        return
+    result.model.save(out)
+    (out / "MODEL_CARD.md").write_text(model_card_markdown(result.model.card))
+    table = Table(title=f"validation (ham FPR <= 0.1%) — chosen: {result.chosen}")
+    for column in ("family", "threshold", "ham FPR", "spam recall", "phish recall", "accuracy"):
+        table.add_column(column)
+    for name, m in result.comparison.items():
+        table.add_row(name, f"{m['threshold']:.4f}", f"{m['ham_fpr']:.4f}",
+                      f"{m['spam_recall']:.4f}", f"{m['phish_recall']:.4f}", f"{m['accuracy']:.4f}")
+    Console().print(table)
+    Console().print(f"wrote {out / MODEL_FILE} ({result.model.version})")
+
+
+_worker_scanner: Any = None
+
+
+def _init_worker() -> None:
+    global _worker_scanner
+    from postwise.inbound.scanner import Scanner
+
+    _worker_scanner = Scanner.from_settings()
+
+
+def _scan_one(item: tuple[str, bytes]) -> dict[str, Any]:
+    name, raw = item
+    try:
+        return dict(_worker_scanner.scan(raw, message_id=name).to_json())
+    except PostwiseError as error:
+        return {"id": name, "error": str(error)}
+
+
+def _scan_items(paths: list[Path]) -> Iterator[tuple[str, bytes] | dict[str, Any]]:
+    from postwise.mail.sources import SourceProblem, iter_messages
+
+    for item in iter_messages(paths):
+        if isinstance(item, SourceProblem):
+            yield {"id": item.name, "error": item.error}
+        else:
+            yield (item.name, item.raw)
+
+
+@app.command()
+def scan(
+    paths: list[Path] = typer.Argument(..., help=".eml files, folders, mbox files or Maildirs"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+    workers: int = typer.Option(1, min=1, help="scan with N processes"),
+) -> None:
+    """Scan messages and print each verdict: action, score, class and the symbols behind it.
+
+    Exit status 1 when any message could not be read or scanned (each is reported)."""
+    try:
+        _init_worker()
+    except PostwiseError as error:
+        _fail(error)
+    items = list(_scan_items(paths))
+    results: list[dict[str, Any]] = []
+    out = Console(soft_wrap=True)
+    show_progress = len(items) > 50 and not as_json
+    with _progress(err) as progress:
+        task = progress.add_task("scanning", total=len(items), visible=show_progress)
+        to_scan = [i for i in items if isinstance(i, tuple)]
+        problems = [i for i in items if isinstance(i, dict)]
+        if workers > 1 and len(to_scan) > 1:
+            with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
+                scanned = pool.map(_scan_one, to_scan, chunksize=16)
+                for result in scanned:
+                    results.append(result)
+                    progress.advance(task)
+                    if as_json:
+                        print(json.dumps(result), flush=True)
+        else:
+            for item in to_scan:
+                result = _scan_one(item)
+                results.append(result)
+                progress.advance(task)
+                if as_json:
+                    print(json.dumps(result), flush=True)
+        for problem in problems:
+            results.append(problem)
+            if as_json:
+                print(json.dumps(problem), flush=True)
+    if not as_json:
+        table = Table(show_lines=False)
+        for column in ("message", "action", "score", "class", "top symbols"):
+            table.add_column(column, overflow="fold")
+        for result in results:
+            if "error" in result:
+                table.add_row(result["id"], "[red]error[/red]", "", "", result["error"])
+                continue
+            top = ", ".join(
+                f"{s['name']}({s['score']:+.1f})" for s in result["symbols"][:4] if s["score"]
+            )
+            table.add_row(result["id"], result["action"], f"{result['score']:.2f}",
+                          result["class"], top)
+        out.print(table)
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+@eval_app.command("inbound")
+def eval_inbound_command(
+    data: Path = typer.Option(..., help="shared corpus folder, or a folder with ham/ spam/ phish/"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    split: str = typer.Option("validation", help="shared layout only: validation, train or all"),
+    seed: int = typer.Option(0, help="seed of the split (as used in training)"),
+    view: str = typer.Option("sender", help="sender (collection artefacts removed) or raw"),
+) -> None:
+    """Confusion matrix, ham FPR, spam and phish recall, speed and peak memory of the pipeline."""
+    from postwise.inbound.corpus import sender_view
+    from postwise.inbound.evaluation import evaluate, select_messages
+    from postwise.inbound.scanner import Scanner
+
+    if split not in ("validation", "train", "all") or view not in ("sender", "raw"):
+        _fail(ValueError("--split takes validation, train or all; --view takes sender or raw"))
+    try:
+        scanner = Scanner.from_settings()
+        messages = select_messages(data, split, seed)
+    except PostwiseError as error:
+        _fail(error)
+        return
+    if not messages:
+        _fail(ValueError(f"{data}: no messages found"))
+    with _progress(err) as progress:
+        task = progress.add_task("evaluating", total=len(messages), visible=not as_json)
+        report = evaluate(
+            scanner, messages, view=sender_view if view == "sender" else (lambda raw: raw),
+            progress=lambda n: progress.advance(task, n),
+        )
+    result = report.to_json()
+    result["model_version"] = scanner.model_version
+    result["policy_version"] = scanner.policy.version
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"confusion matrix ({result['messages']} messages; rows: truth)")
+    table.add_column("truth")
+    for label in ("ham", "spam", "phish"):
+        table.add_column(label, justify="right")
+    for label, row in result["confusion_matrix"].items():
+        table.add_row(label, *(str(row[c]) for c in ("ham", "spam", "phish")))
+    console = Console()
+    console.print(table)
+    for key in ("ham_fpr", "spam_recall", "phish_recall", "messages_per_second", "peak_memory_mb"):
+        console.print(f"{key}: {result[key]}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="bind address (default: the api_host setting)"),
+    port: int = typer.Option(None, help="port (default: the api_port setting, 8025)"),
+) -> None:
+    """Run the main job: the scan API (FastAPI) on loopback, SQLite in the data folder."""
+    import uvicorn
+
+    from postwise.api.app import create_app
+
+    settings = get_settings()
+    try:
+        application = create_app(settings)
+    except PostwiseError as error:
+        _fail(error)
+        return
+    uvicorn.run(application, host=host or settings.api_host, port=port or settings.api_port,
+                log_level="info")
+
+
+def main() -> None:
+    try:
+        app()
+    except PostwiseError as error:
+        err.print(f"[red]error:[/red] {error}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

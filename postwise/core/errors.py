@@ -1,0 +1,51 @@
+"""Postwise's exception tree.
+
+    PostwiseError                 every error Postwise raises on purpose
+    ├── SettingsError             a setting or the settings file is invalid
+    ├── PolicyError               a policy TOML file is missing, unreadable or malformed
+    ├── ModelError                a model artefact is missing, corrupt or of the wrong version
+    ├── CorpusError               a training / evaluation data folder is not in a known layout
+    └── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)
+        └── MessageTooLarge
+
+Malformed mail is *not* an error: the parser records defects and the checks turn them into
+symbols. Only conditions that make a scan impossible raise ``MessageRejected``.
+"""
+
+from __future__ import annotations
+
+
+class PostwiseError(Exception):
+    """Base class of every error Postwise raises on purpose."""
+
+
+class SettingsError(PostwiseError):
+    """A setting or the settings file is invalid."""
+
+
+class PolicyError(PostwiseError):
+    """A policy TOML file is missing, unreadable or malformed."""
+
+
+class ModelError(PostwiseError):
+    """A model artefact is missing, corrupt or was written by an incompatible version."""
+
+
+class CorpusError(PostwiseError):
+    """A training or evaluation data folder is not in a layout Postwise knows."""
+
+
+class MessageRejected(PostwiseError):
+    """A message cannot be scanned at all."""
+
+
+class MessageTooLarge(MessageRejected):
+    """A message is larger than ``max_message_bytes``."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"message is {size} bytes, over the limit of {limit} bytes "
+            "(raise POSTWISE_MAX_MESSAGE_BYTES to scan it)"
+        )
+        self.size = size
+        self.limit = limit

@@ -1,0 +1,101 @@
+"""The one settings class: environment variables ``POSTWISE_*`` and an optional TOML file.
+
+Precedence, highest first: explicit arguments, environment, the TOML file named by
+``POSTWISE_CONFIG`` (or ``postwise.toml`` in the working directory), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+SHIPPED_MODEL_DIR = PACKAGE_DIR / "models"
+SHIPPED_POLICY = PACKAGE_DIR / "conf" / "policy.toml"
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("POSTWISE_CONFIG")
+    if named:
+        return Path(named)
+    local = Path("postwise.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every tunable of a Postwise process. Unknown keys are refused, not ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTWISE_", extra="forbid")
+
+    environment: str = Field("local", description="local, test or production")
+    data_dir: Path = Field(Path("postwise-data"), description="where SQLite and state live")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default is SQLite in data_dir"
+    )
+    corpus_dir: Path = Field(
+        Path("../shared/data/mail"), description="shared mail corpus for train/eval"
+    )
+    model_path: Path | None = Field(
+        None, description="inbound model folder; default is the shipped model"
+    )
+    policy_path: Path | None = Field(
+        None, description="operator policy TOML layered over the shipped one"
+    )
+    api_host: str = Field("127.0.0.1", description="scan API bind address")
+    api_port: int = Field(8025, ge=0, le=65535, description="scan API port")
+    max_message_bytes: int = Field(
+        40 * 1024 * 1024, gt=0, description="larger messages are refused"
+    )
+    max_mime_depth: int = Field(20, gt=0, description="deeper MIME nesting yields MIME_TOO_DEEP")
+    max_mime_parts: int = Field(500, gt=0, description="parts beyond this are not inspected")
+    max_text_chars: int = Field(
+        200_000, gt=0, description="text per message handed to the checks and model"
+    )
+    store_verdicts: bool = Field(True, description="record every API verdict in the database")
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        if value not in {"local", "test", "production"}:
+            raise ValueError(f"environment must be local, test or production, not {value!r}")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'postwise.sqlite3'}"
+
+    @property
+    def resolved_model_path(self) -> Path:
+        return self.model_path or SHIPPED_MODEL_DIR / "inbound"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,99 @@
+"""Scoring policy: symbol weights, action thresholds and check settings, read from TOML.
+
+The shipped file (``conf/policy.toml``) is layered under the operator's own file: tables are
+merged key by key, so an operator overrides one weight without copying the rest.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from postwise.core.errors import PolicyError
+from postwise.core.types import Action
+
+_HERE = Path(__file__).resolve().parent.parent
+
+
+def shipped_policy_path() -> Path:
+    """The shipped policy: inside the package when installed from a wheel, else the repo's."""
+    for candidate in (_HERE / "conf" / "policy.toml", _HERE.parent / "conf" / "policy.toml"):
+        if candidate.is_file():
+            return candidate
+    raise PolicyError("the shipped conf/policy.toml is missing: reinstall Postwise")
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolPolicy:
+    weight: float
+    group: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    version: str
+    thresholds: dict[Action, float]
+    symbols: dict[str, SymbolPolicy]
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def check_options(self, check: str) -> dict[str, Any]:
+        return self.checks.get(check, {})
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as error:
+        raise PolicyError(f"{path}: policy file not found") from error
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(f"{path}: not valid TOML: {error}") from error
+
+
+def load_policy(override: Path | None = None) -> Policy:
+    """The shipped policy with ``override`` layered on top.
+
+    Raises PolicyError naming the file and key when a value is missing or of the wrong type."""
+    data = _read_toml(shipped_policy_path())
+    source = "shipped"
+    if override is not None:
+        data = _merge(data, _read_toml(override))
+        source = str(override.name)
+    try:
+        actions = data["actions"]
+        thresholds: dict[Action, float] = {
+            "reject": float(actions["reject"]),
+            "quarantine": float(actions["quarantine"]),
+            "add_header": float(actions["add_header"]),
+        }
+        symbols = {
+            name: SymbolPolicy(
+                weight=float(entry["weight"]),
+                group=str(entry.get("group", "misc")),
+                description=str(entry.get("description", "")),
+            )
+            for name, entry in data.get("symbols", {}).items()
+        }
+        version = str(data["policy"]["version"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise PolicyError(f"policy ({source}): missing or invalid value: {error}") from error
+    if not thresholds["add_header"] <= thresholds["quarantine"] <= thresholds["reject"]:
+        raise PolicyError(
+            f"policy ({source}): thresholds must rise add_header <= quarantine <= reject"
+        )
+    if source != "shipped":
+        version = f"{version}+{source}"
+    return Policy(version=version, thresholds=thresholds, symbols=symbols, checks=data.get("checks", {}))
