@@ -17,8 +17,11 @@ from rich.table import Table
 from postwise.core.errors import PostwiseError
 from postwise.core.settings import get_settings
 
-app = typer.Typer(help="Postwise: inbound security, outbound delivery, personalization.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Postwise: inbound security, outbound delivery, personalization.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 train_app = typer.Typer(help="Train models from a data folder.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure models and policy on labelled data.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -29,8 +32,12 @@ err = Console(stderr=True)
 
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
 
 
@@ -59,8 +66,13 @@ def train_inbound_command(
         total = sum(1 for _ in read_corpus(data))
         with _progress(err) as progress:
             task = progress.add_task("parsing", total=total)
-            result = train_inbound(data, seed=seed, workers=workers, family=family,
-                                   progress=lambda n: progress.advance(task, n))
+            result = train_inbound(
+                data,
+                seed=seed,
+                workers=workers,
+                family=family,
+                progress=lambda n: progress.advance(task, n),
+            )
     except (PostwiseError, ValueError) as error:
         _fail(error)
         return
@@ -70,8 +82,14 @@ def train_inbound_command(
     for column in ("family", "threshold", "ham FPR", "spam recall", "phish recall", "accuracy"):
         table.add_column(column)
     for name, m in result.comparison.items():
-        table.add_row(name, f"{m['threshold']:.4f}", f"{m['ham_fpr']:.4f}",
-                      f"{m['spam_recall']:.4f}", f"{m['phish_recall']:.4f}", f"{m['accuracy']:.4f}")
+        table.add_row(
+            name,
+            f"{m['threshold']:.4f}",
+            f"{m['ham_fpr']:.4f}",
+            f"{m['spam_recall']:.4f}",
+            f"{m['phish_recall']:.4f}",
+            f"{m['accuracy']:.4f}",
+        )
     Console().print(table)
     Console().print(f"wrote {out / MODEL_FILE} ({result.model.version})")
 
@@ -155,8 +173,9 @@ def scan(
             top = ", ".join(
                 f"{s['name']}({s['score']:+.1f})" for s in result["symbols"][:4] if s["score"]
             )
-            table.add_row(result["id"], result["action"], f"{result['score']:.2f}",
-                          result["class"], top)
+            table.add_row(
+                result["id"], result["action"], f"{result['score']:.2f}", result["class"], top
+            )
         out.print(table)
     if any("error" in r for r in results):
         raise typer.Exit(1)
@@ -188,7 +207,9 @@ def eval_inbound_command(
     with _progress(err) as progress:
         task = progress.add_task("evaluating", total=len(messages), visible=not as_json)
         report = evaluate(
-            scanner, messages, view=sender_view if view == "sender" else (lambda raw: raw),
+            scanner,
+            messages,
+            view=sender_view if view == "sender" else (lambda raw: raw),
             progress=lambda n: progress.advance(task, n),
         )
     result = report.to_json()
@@ -225,8 +246,12 @@ def serve(
     except PostwiseError as error:
         _fail(error)
         return
-    uvicorn.run(application, host=host or settings.api_host, port=port or settings.api_port,
-                log_level="info")
+    uvicorn.run(
+        application,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
 
 
 def main() -> None:

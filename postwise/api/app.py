@@ -22,7 +22,9 @@ def create_app(settings: Settings | None = None, scanner: Scanner | None = None)
     )
     app.state.settings = settings
     app.state.scanner = scanner or Scanner.from_settings(settings)
-    app.state.engine = open_database(settings.resolved_database_url) if settings.store_verdicts else None
+    app.state.engine = (
+        open_database(settings.resolved_database_url) if settings.store_verdicts else None
+    )
     app.include_router(health.router)
     app.include_router(scan.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert as insert_plain
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -21,8 +22,10 @@ def append_event(engine: Engine, event_id: str, event_type: str, payload: dict[s
     with engine.begin() as connection:
         if dialect in ("sqlite", "postgresql"):
             insert = sqlite_insert if dialect == "sqlite" else pg_insert
-            statement = insert(EventRecord).values(**values).on_conflict_do_nothing(
-                index_elements=["event_id"]
+            statement = (
+                insert(EventRecord)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["event_id"])
             )
             return connection.execute(statement).rowcount == 1
         exists = connection.execute(
@@ -30,7 +33,7 @@ def append_event(engine: Engine, event_id: str, event_type: str, payload: dict[s
         ).first()
         if exists:
             return False
-        connection.execute(EventRecord.__table__.insert().values(**values))
+        connection.execute(insert_plain(EventRecord).values(**values))
         return True
 
 
@@ -44,7 +47,9 @@ def record_verdict(engine: Engine, verdict: Verdict, source: str) -> int:
             message_class=verdict.message_class,
             score=verdict.score,
             probabilities=verdict.probabilities,
-            symbols=[{"name": s.name, "score": s.score, "evidence": s.evidence} for s in verdict.symbols],
+            symbols=[
+                {"name": s.name, "score": s.score, "evidence": s.evidence} for s in verdict.symbols
+            ],
             model_version=verdict.model_version,
             policy_version=verdict.policy_version,
             source=source,
@@ -56,7 +61,12 @@ def record_verdict(engine: Engine, verdict: Verdict, source: str) -> int:
         engine,
         f"verdict:{row_id}",
         "verdict",
-        {"verdict_id": row_id, "message_sha256": verdict.message_sha256, "action": verdict.action,
-         "class": verdict.message_class, "score": verdict.score},
+        {
+            "verdict_id": row_id,
+            "message_sha256": verdict.message_sha256,
+            "action": verdict.action,
+            "class": verdict.message_class,
+            "score": verdict.score,
+        },
     )
     return row_id

@@ -81,9 +81,11 @@ class InboundModel:
         if loss == "modified_huber":
             clipped = (np.clip(decision, -1.0, 1.0) + 1.0) / 2.0
             total = clipped.sum()
-            return clipped / total if total > 0 else np.full(len(decision), 1.0 / len(decision))
+            if total > 0:
+                return np.asarray(clipped / total)
+            return np.full(len(decision), 1.0 / len(decision))
         shifted = np.exp(decision - decision.max())  # multinomial logistic regression
-        return shifted / shifted.sum()
+        return np.asarray(shifted / shifted.sum())
 
     def predict_proba(self, token_lists: Sequence[list[str]]) -> np.ndarray:
         """Rows of probabilities in the order of ``self.classes``."""

@@ -124,11 +124,11 @@ def sender_view(raw: bytes) -> bytes:
 def _read_shared_layout(root: Path) -> Iterator[CorpusMessage]:
     manifest = root / "manifest.csv"
     rows: dict[tuple[str, str], dict[str, str]] = {}
-    with manifest.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row.get("label") not in LABELS:
-                raise CorpusError(f"{manifest}: row {row.get('id')!r} has unknown label")
-            rows[(row["archive"], row["member"])] = row
+    with manifest.open(newline="", encoding="utf-8") as manifest_file:
+        for entry in csv.DictReader(manifest_file):
+            if entry.get("label") not in LABELS:
+                raise CorpusError(f"{manifest}: row {entry.get('id')!r} has unknown label")
+            rows[(entry["archive"], entry["member"])] = entry
     archives = sorted({archive for archive, _ in rows})
     for archive in archives:
         path = root / archive

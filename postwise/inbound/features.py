@@ -7,6 +7,7 @@ same for a message as received and for its sender view.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from postwise.core.types import Symbol
 from postwise.mail.domains import registered_domain
 from postwise.mail.message import ParsedMessage
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 MAX_BODY_CHARS = 20_000
 
 _WORD_RE = re.compile(r"[^\W\d_]{2,24}|\d+|[$€£¥%!]", re.UNICODE)
@@ -33,8 +34,23 @@ def _bucket(value: float) -> str:
     return str(int(math.log2(value + 1))) if value > 0 else "0"
 
 
+_CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
 def _normalise_word(word: str) -> str:
     return f"num{min(len(word), 6)}" if word.isdigit() else word
+
+
+def _split_unspaced(words: list[str]) -> list[str]:
+    """Scripts written without spaces (CJK) come out of the word pattern as whole runs;
+    overlapping character pairs are their usable unit."""
+    out: list[str] = []
+    for word in words:
+        if len(word) > 2 and _CJK_RE.search(word):
+            out.extend(word[i : i + 2] for i in range(len(word) - 1))
+        else:
+            out.append(word)
+    return out
 
 
 def _words(text: str, prefix: str, limit: int) -> list[str]:
@@ -44,9 +60,9 @@ def _words(text: str, prefix: str, limit: int) -> list[str]:
         text = _EMAIL_RE.sub(" emailaddr ", text)
     if "://" in text or "www." in text:
         text = _URL_RE.sub(" urltoken ", text)
-    words = [_normalise_word(w) for w in _WORD_RE.findall(text.lower())]
+    words = _split_unspaced([_normalise_word(w) for w in _WORD_RE.findall(text.lower())])
     tokens = [prefix + w for w in words]
-    tokens.extend([f"{prefix}{a}_{b}" for a, b in zip(words, words[1:], strict=False)])
+    tokens.extend([f"{prefix}{a}_{b}" for a, b in itertools.pairwise(words)])
     return tokens
 
 
@@ -54,8 +70,11 @@ def hash_tokens(tokens: list[str], n_features: int) -> tuple[np.ndarray, np.ndar
     """Feature indices (CRC-32 of each token modulo ``n_features``, a power of two) and their
     counts. Stable across processes and platforms, unlike Python's ``hash``."""
     mask = n_features - 1
-    hashed = np.fromiter((crc32(t.encode("utf-8", "surrogatepass")) & mask for t in tokens),
-                         dtype=np.int64, count=len(tokens))
+    hashed = np.fromiter(
+        (crc32(t.encode("utf-8", "surrogatepass")) & mask for t in tokens),
+        dtype=np.int64,
+        count=len(tokens),
+    )
     indices, counts = np.unique(hashed, return_counts=True)
     return indices, counts.astype(np.float64)
 
@@ -79,8 +98,16 @@ def message_tokens(message: ParsedMessage, symbols: Iterable[Symbol] = ()) -> li
     else:
         tokens.append("f:none")
     tokens.append("ct:" + message.content_type)
-    tokens.append("html:" + ("only" if message.html and not message.text_plain.strip() else
-                             "alt" if message.html else "none"))
+    tokens.append(
+        "html:"
+        + (
+            "only"
+            if message.html and not message.text_plain.strip()
+            else "alt"
+            if message.html
+            else "none"
+        )
+    )
     tokens.append("parts:" + _bucket(message.part_count))
     tokens.append("bodylen:" + _bucket(len(body) / 64))
     letters = len(_LETTER_RE.findall(body[:5000]))
@@ -105,7 +132,9 @@ def message_tokens(message: ParsedMessage, symbols: Iterable[Symbol] = ()) -> li
     tokens.append("nurl:" + _bucket(len(message.urls)))
     tokens.append("ndom:" + _bucket(len(hosts)))
     for attachment in message.attachments[:50]:
-        ext = attachment.filename.rsplit(".", 1)[-1].lower()[:8] if "." in attachment.filename else ""
+        ext = (
+            attachment.filename.rsplit(".", 1)[-1].lower()[:8] if "." in attachment.filename else ""
+        )
         tokens.append("ax:" + ext)
         tokens.append("at:" + (attachment.sniffed_type or attachment.declared_type))
     for symbol in symbols:

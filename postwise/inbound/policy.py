@@ -96,4 +96,6 @@ def load_policy(override: Path | None = None) -> Policy:
         )
     if source != "shipped":
         version = f"{version}+{source}"
-    return Policy(version=version, thresholds=thresholds, symbols=symbols, checks=data.get("checks", {}))
+    return Policy(
+        version=version, thresholds=thresholds, symbols=symbols, checks=data.get("checks", {})
+    )

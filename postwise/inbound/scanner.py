@@ -46,7 +46,9 @@ class Scanner:
         self.classifier = ClassifierCheck(model) if model is not None else None
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, model_path: Path | None = None) -> Scanner:
+    def from_settings(
+        cls, settings: Settings | None = None, model_path: Path | None = None
+    ) -> Scanner:
         """A scanner with the configured policy and model (the shipped ones by default).
 
         Raises PolicyError or ModelError when either cannot be loaded."""
@@ -64,7 +66,9 @@ class Scanner:
     def model_version(self) -> str:
         return self.model.version if self.model is not None else "none"
 
-    def scan(self, raw: bytes, message_id: str | None = None, envelope: Envelope | None = None) -> Verdict:
+    def scan(
+        self, raw: bytes, message_id: str | None = None, envelope: Envelope | None = None
+    ) -> Verdict:
         """Judge one message. Raises MessageTooLarge over the size limit; any other input,
         however malformed, gets a verdict (with MIME_* symbols saying what was wrong)."""
         if len(raw) > self.max_message_bytes:

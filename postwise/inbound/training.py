@@ -46,7 +46,9 @@ def _tokens_for(raw: bytes) -> list[str]:
 
 
 def tokenize_corpus(
-    messages: Sequence[CorpusMessage], workers: int = 1, progress: Callable[[int], None] | None = None
+    messages: Sequence[CorpusMessage],
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
 ) -> list[list[str]]:
     """Token lists of ``messages`` in their sender view, in order, using ``workers`` processes."""
     raws = [m.raw for m in messages]
@@ -79,13 +81,17 @@ CANDIDATES: tuple[Candidate, ...] = (
     ),
     Candidate(
         "sgd_modified_huber",
-        lambda seed: SGDClassifier(loss="modified_huber", alpha=2e-5, max_iter=50, random_state=seed),
+        lambda seed: SGDClassifier(
+            loss="modified_huber", alpha=2e-5, max_iter=50, random_state=seed
+        ),
     ),
     Candidate("complement_nb", lambda seed: ComplementNB(alpha=0.3)),
 )
 
 
-def operating_point(p_bad: np.ndarray, labels: np.ndarray, max_ham_fpr: float = 0.001) -> dict[str, float]:
+def operating_point(
+    p_bad: np.ndarray, labels: np.ndarray, max_ham_fpr: float = 0.001
+) -> dict[str, float]:
     """Recall per bad class at the loosest threshold on p(not ham) whose ham FPR stays within
     ``max_ham_fpr``: how well the scores separate, independent of the policy's thresholds."""
     ham_scores = np.sort(p_bad[labels == "ham"])
@@ -94,16 +100,25 @@ def operating_point(p_bad: np.ndarray, labels: np.ndarray, max_ham_fpr: float = 
     out = {"threshold": float(threshold)}
     for label in ("spam", "phish"):
         mask = labels == label
-        out[f"{label}_recall"] = float(np.mean(p_bad[mask] > threshold)) if mask.any() else float("nan")
-    out["ham_fpr"] = float(np.mean(p_bad[labels == "ham"] > threshold)) if (labels == "ham").any() else 0.0
+        out[f"{label}_recall"] = (
+            float(np.mean(p_bad[mask] > threshold)) if mask.any() else float("nan")
+        )
+    out["ham_fpr"] = (
+        float(np.mean(p_bad[labels == "ham"] > threshold)) if (labels == "ham").any() else 0.0
+    )
     return out
 
 
-def _version(ids: Iterable[str], params: dict[str, Any]) -> str:
+def _version(ids: Iterable[str], params: dict[str, Any], estimator: Any) -> str:
+    """A content hash: the same data, parameters and fitted weights give the same version."""
     digest = hashlib.sha256()
     for message_id in sorted(ids):
         digest.update(message_id.encode() + b"\n")
     digest.update(repr(sorted(params.items())).encode())
+    for attribute in ("coef_", "intercept_", "feature_log_prob_"):
+        value = getattr(estimator, attribute, None)
+        if value is not None:
+            digest.update(np.round(np.asarray(value, dtype=np.float64), 10).tobytes())
     return f"inbound-v{FEATURE_VERSION}-{digest.hexdigest()[:10]}"
 
 
@@ -169,26 +184,34 @@ def train_inbound(
         comparison[candidate.name] = metrics
         fitted[candidate.name] = estimator
     if not fitted:
-        raise ValueError(f"unknown model family {family!r}; choose from {[c.name for c in CANDIDATES]}")
+        raise ValueError(
+            f"unknown model family {family!r}; choose from {[c.name for c in CANDIDATES]}"
+        )
     chosen = max(
         comparison,
         key=lambda name: comparison[name]["spam_recall"] + comparison[name]["phish_recall"],
     )
     estimator = fitted[chosen]
     train_ids = [m.id for m, v in zip(messages, is_val, strict=True) if not v]
-    params = {"family": chosen, "seed": seed, "validation_share": validation_share,
-              "estimator": repr(estimator.get_params()), "ham_weight": HAM_WEIGHT,
-              "subset_weights": repr(SUBSET_WEIGHTS)}
-    card = {
-        "version": _version(train_ids, params),
+    params = {
+        "family": chosen,
+        "seed": seed,
+        "validation_share": validation_share,
+        "estimator": repr(estimator.get_params()),
+        "ham_weight": HAM_WEIGHT,
+        "subset_weights": repr(SUBSET_WEIGHTS),
+    }
+    card: dict[str, Any] = {
+        "version": _version(train_ids, params, estimator),
         "family": chosen,
         "feature_version": FEATURE_VERSION,
         "seed": seed,
         "validation_share": validation_share,
         "sample_weights": {"ham": HAM_WEIGHT, "subsets": SUBSET_WEIGHTS},
-        "split": "by near-duplicate group (text_sha256, else body_sha256, else id), hashed with the seed",
+        "split": "by near-duplicate group (text_sha256, else body_sha256, else id), "
+        "hashed with the seed",
         "view": "sender view: trace headers, X-*, ARC-*, auth results, mbox From line removed; "
-                "Date neutralised; phishing@pot replaced",
+        "Date neutralised; phishing@pot replaced",
         "data": {
             "path_name": data.name,
             "train": dict(Counter(y_train.tolist())),
@@ -206,8 +229,11 @@ def train_inbound(
         "environment": {"python": platform.python_version(), "scikit-learn": sklearn.__version__},
     }
     model = InboundModel(
-        version=card["version"], classes=tuple(str(c) for c in estimator.classes_),
-        tfidf=tfidf, estimator=estimator, card=card,
+        version=card["version"],
+        classes=tuple(str(c) for c in estimator.classes_),
+        tfidf=tfidf,
+        estimator=estimator,
+        card=card,
     )
     if set(model.classes) != set(CLASSES):
         raise ValueError(f"corpus must hold ham, spam and phish; found {sorted(set(labels))}")
@@ -241,7 +267,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Chosen: spam recall {metrics['spam_recall']:.4f}, phish recall {metrics['phish_recall']:.4f}.",
+        f"Chosen: spam recall {metrics['spam_recall']:.4f}, "
+        f"phish recall {metrics['phish_recall']:.4f}.",
         "",
         "## Licence notes",
         "",

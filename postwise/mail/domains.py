@@ -35,7 +35,4 @@ def within_one_edit(a: str, b: str) -> bool:
     if len(a) == len(b):
         return sum(x != y for x, y in zip(a, b, strict=True)) == 1
     shorter, longer = (a, b) if len(a) < len(b) else (b, a)
-    for index in range(len(longer)):
-        if longer[:index] + longer[index + 1 :] == shorter:
-            return True
-    return False
+    return any(longer[:index] + longer[index + 1 :] == shorter for index in range(len(longer)))

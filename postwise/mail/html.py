@@ -62,7 +62,7 @@ def read_html(html: str) -> HtmlContent:
     ):
         for node in tree.css(f"{tag}[{attribute}]"):
             url = (node.attributes.get(attribute) or "").strip()
-            if not url or url.startswith(("#", "cid:", "data:")) and source != "form":
+            if not url or (url.startswith(("#", "cid:", "data:")) and source != "form"):
                 continue
             anchor = _node_text(node)[:300] if tag == "a" else ""
             key = (url, anchor)

@@ -194,8 +194,10 @@ def _walk(
                 if isinstance(child, email.message.Message):
                     _walk(child, message, limits, depth + 1, texts, htmls)
         return
-    if content_type in ("text/plain", "text/html") and disposition != "attachment" and not (
-        is_named and disposition == "attachment"
+    if (
+        content_type in ("text/plain", "text/html")
+        and disposition != "attachment"
+        and not (is_named and disposition == "attachment")
     ):
         text = _decode_text(data, part.get_content_charset(), message)
         (htmls if content_type == "text/html" else texts).append(text[: limits.max_text_chars])

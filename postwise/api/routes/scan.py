@@ -50,8 +50,9 @@ async def scan_message(
     raw = await _read_limited(request, settings.max_message_bytes)
     if not raw.strip():
         raise HTTPException(
-            400, "empty body: send the raw RFC 822 message as the request body "
-            "(curl --data-binary @message.eml)"
+            400,
+            "empty body: send the raw RFC 822 message as the request body "
+            "(curl --data-binary @message.eml)",
         )
     verdict = await run_in_threadpool(scanner.scan, raw, id)
     if engine is not None:

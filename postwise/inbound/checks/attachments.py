@@ -38,19 +38,27 @@ class AttachmentCheck:
             name = attachment.filename.strip().lower()
             ext = _extension(name)
             if ext in self.executable_ext or attachment.sniffed_type in _EXECUTABLE_TYPES:
-                found.setdefault("ATTACH_EXECUTABLE", attachment.filename or attachment.sniffed_type)
+                found.setdefault(
+                    "ATTACH_EXECUTABLE", attachment.filename or attachment.sniffed_type
+                )
             if ext in self.macro_ext:
                 found.setdefault("ATTACH_MACRO_DOC", attachment.filename)
             parts = name.split(".")
-            if len(parts) >= 3 and parts[-2] in self.document_ext and (
-                ext in self.executable_ext or ext in self.archive_ext or ext in {"htm", "html"}
+            if (
+                len(parts) >= 3
+                and parts[-2] in self.document_ext
+                and (
+                    ext in self.executable_ext or ext in self.archive_ext or ext in {"htm", "html"}
+                )
             ):
                 found.setdefault("ATTACH_DOUBLE_EXT", attachment.filename)
             if ext in {"htm", "html", "shtml", "svg"} or attachment.declared_type == "text/html":
                 found.setdefault("ATTACH_HTML", attachment.filename or attachment.declared_type)
             for member in attachment.archive_members:
                 if _extension(member) in self.executable_ext | self.macro_ext:
-                    found.setdefault("ATTACH_ARCHIVE_EXECUTABLE", f"{attachment.filename}: {member}")
+                    found.setdefault(
+                        "ATTACH_ARCHIVE_EXECUTABLE", f"{attachment.filename}: {member}"
+                    )
                     break
             if (
                 ext in self.document_ext

@@ -71,7 +71,9 @@ class HeaderAnomalyCheck:
             shown = lowered.split("@")[-1].strip(" >'\"")
             if shown and registered_domain(shown) != from_domain:
                 symbols.append(
-                    Symbol("FROM_NAME_HAS_ADDRESS", f"name shows {display[:60]!r}, sent from {address}")
+                    Symbol(
+                        "FROM_NAME_HAS_ADDRESS", f"name shows {display[:60]!r}, sent from {address}"
+                    )
                 )
         else:
             for match in _DOMAIN_IN_TEXT_RE.finditer(lowered):
@@ -89,7 +91,9 @@ class HeaderAnomalyCheck:
         for brand, domains in self.brands.items():
             if brand in words and from_domain not in domains and label != brand:
                 symbols.append(
-                    Symbol("FROM_NAME_BRAND_MISMATCH", f"name says {brand}, sent from {from_domain}")
+                    Symbol(
+                        "FROM_NAME_BRAND_MISMATCH", f"name says {brand}, sent from {from_domain}"
+                    )
                 )
                 break
         return symbols
