@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,9 @@ def _init_worker() -> None:
     _worker_scanner = Scanner.from_settings()
 
 
-def _scan_one(item: tuple[str, bytes]) -> dict[str, Any]:
+def _scan_one(item: tuple[str, bytes] | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(item, dict):  # a source problem, reported in its place
+        return item
     name, raw = item
     try:
         return dict(_worker_scanner.scan(raw, message_id=name).to_json())
@@ -135,33 +137,29 @@ def scan(
         _init_worker()
     except PostwiseError as error:
         _fail(error)
-    items = list(_scan_items(paths))
     results: list[dict[str, Any]] = []
     out = Console(soft_wrap=True)
-    show_progress = len(items) > 50 and not as_json
+    # Messages stream from the sources to the scanner: an mbox of any size is never held whole.
     with _progress(err) as progress:
-        task = progress.add_task("scanning", total=len(items), visible=show_progress)
-        to_scan = [i for i in items if isinstance(i, tuple)]
-        problems = [i for i in items if isinstance(i, dict)]
-        if workers > 1 and len(to_scan) > 1:
-            with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
-                scanned = pool.map(_scan_one, to_scan, chunksize=16)
-                for result in scanned:
-                    results.append(result)
-                    progress.advance(task)
-                    if as_json:
-                        print(json.dumps(result), flush=True)
-        else:
-            for item in to_scan:
-                result = _scan_one(item)
-                results.append(result)
+        task = progress.add_task("scanning", total=None, visible=not as_json)
+        pool = multiprocessing.Pool(workers, initializer=_init_worker) if workers > 1 else None
+        try:
+            scanned = (
+                pool.imap(_scan_one, _scan_items(paths), chunksize=16)
+                if pool is not None
+                else map(_scan_one, _scan_items(paths))
+            )
+            for result in scanned:
                 progress.advance(task)
                 if as_json:
                     print(json.dumps(result), flush=True)
-        for problem in problems:
-            results.append(problem)
-            if as_json:
-                print(json.dumps(problem), flush=True)
+                    results.append({"error": True} if "error" in result else {})
+                else:
+                    results.append(result)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
     if not as_json:
         table = Table(show_lines=False)
         for column in ("message", "action", "score", "class", "top symbols"):

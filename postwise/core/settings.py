@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,7 +32,8 @@ def _config_file() -> Path | None:
 
 
 class Settings(BaseSettings):
-    """Every tunable of a Postwise process. Unknown keys are refused, not ignored."""
+    """Every tunable of a Postwise process. Unknown keys (in arguments, the TOML file, or
+    ``POSTWISE_*`` environment variables) are refused, not ignored: a typo fails loudly."""
 
     model_config = SettingsConfigDict(env_prefix="POSTWISE_", extra="forbid")
 
@@ -68,6 +69,18 @@ class Settings(BaseSettings):
         if value not in {"local", "test", "production"}:
             raise ValueError(f"environment must be local, test or production, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _no_unknown_environment_variables(self) -> Settings:
+        known = {f"POSTWISE_{name.upper()}" for name in type(self).model_fields} | {
+            "POSTWISE_CONFIG"
+        }
+        unknown = sorted(
+            k for k in os.environ if k.upper().startswith("POSTWISE_") and k.upper() not in known
+        )
+        if unknown:
+            raise ValueError(f"unknown environment variable(s) {unknown}; known: {sorted(known)}")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,13 +19,18 @@ def registered_domain(host: str) -> str:
     parts = _EXTRACT(host)
     if parts.domain and parts.suffix:
         return f"{parts.domain}.{parts.suffix}"
+    labels = host.split(".")
+    if len(labels) >= 2 and not labels[-1].isdigit():
+        # A suffix the bundled list does not know (.example, .test, a new gTLD): treat the
+        # last label as the suffix, as browsers do for unlisted TLDs.
+        return ".".join(labels[-2:])
     return host
 
 
 @lru_cache(maxsize=65536)
 def domain_label(host: str) -> str:
     """The registrable label alone: ``login.paypal.com`` -> ``paypal``."""
-    return _EXTRACT(host.strip(".").lower()).domain
+    return registered_domain(host).split(".", 1)[0]
 
 
 def within_one_edit(a: str, b: str) -> bool:

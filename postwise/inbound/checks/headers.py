@@ -60,7 +60,25 @@ class HeaderAnomalyCheck:
                     Symbol("RETURNPATH_MISMATCH", f"From {from_domain}, Return-Path {path_domain}")
                 )
         symbols.extend(self._display_name(sender.display_name, sender.address, from_domain))
+        symbols.extend(self._subject_brand(message, from_domain))
         return symbols
+
+    def _subject_brand(self, message: ParsedMessage, from_domain: str) -> list[Symbol]:
+        """A subject naming a brand whose domains neither sent the message nor are linked."""
+        words = set(_WORD_RE.findall(message.subject.lower()))
+        named = [brand for brand in self.brands if brand in words]
+        if not named:
+            return []
+        linked = {registered_domain(url.host) for url in message.urls[:200] if url.host}
+        for brand in named:
+            domains = self.brands[brand]
+            if from_domain not in domains and not domains & linked:
+                return [
+                    Symbol(
+                        "SUBJECT_BRAND_FOREIGN", f"subject names {brand}, sent from {from_domain}"
+                    )
+                ]
+        return []
 
     def _display_name(self, display: str, address: str, from_domain: str) -> list[Symbol]:
         if not display:

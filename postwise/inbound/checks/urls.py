@@ -15,6 +15,7 @@ from postwise.mail.message import ParsedMessage
 _ANCHOR_DOMAIN_RE = re.compile(
     r"^(?:https?://)?(?:www\.)?((?:[a-z0-9-]+\.)+[a-z]{2,24})(?:[/:?#]\S*)?$", re.I
 )
+_AUTHORITY_END_RE = re.compile(r"[/?#\\]")
 _DECIMAL_HOST_RE = re.compile(r"^(?:0x[0-9a-f]+|\d{8,10})$", re.I)
 
 
@@ -56,23 +57,23 @@ class UrlCheck:
                 found.setdefault("URL_OBFUSCATED", url.url[:120])
             if not host or lowered.startswith(("mailto:", "tel:")):
                 continue
-            if _is_ip(host):
-                found.setdefault("URL_IP_HOST", url.url[:120])
-                continue
-            if "@" in lowered.split("//", 1)[-1].split("/", 1)[0]:
+            if _AUTHORITY_END_RE.split(lowered.split("//", 1)[-1], maxsplit=1)[0].count("@"):
                 found.setdefault("URL_USERINFO", url.url[:120])
             domain = registered_domain(host)
-            if url.source != "image":
-                domains.add(domain)
-            if domain in self.shorteners:
-                found.setdefault("URL_SHORTENER", host)
-            if "xn--" in host:
-                found.setdefault("URL_PUNYCODE", host)
-            elif any(ord(char) > 127 for char in host):
-                found.setdefault("URL_UNICODE_HOST", host)
-            brand_symbol = self._brand_lookalike(host, domain)
-            if brand_symbol is not None:
-                found.setdefault(*brand_symbol)
+            if _is_ip(host):
+                found.setdefault("URL_IP_HOST", url.url[:120])
+            else:
+                if url.source != "image":
+                    domains.add(domain)
+                if domain in self.shorteners:
+                    found.setdefault("URL_SHORTENER", host)
+                if "xn--" in host:
+                    found.setdefault("URL_PUNYCODE", host)
+                elif any(ord(char) > 127 for char in host):
+                    found.setdefault("URL_UNICODE_HOST", host)
+                brand_symbol = self._brand_lookalike(host, domain)
+                if brand_symbol is not None:
+                    found.setdefault(*brand_symbol)
             if url.anchor_text:
                 anchor = _ANCHOR_DOMAIN_RE.match(url.anchor_text.strip())
                 if anchor:
