@@ -53,6 +53,9 @@ def train_inbound_command(
     seed: int = typer.Option(0, help="seed of the split and the estimators"),
     family: str = typer.Option(None, help="fit only this family (default: choose by measurement)"),
     workers: int = typer.Option(2, help="processes for parsing"),
+    synthetic_commercial: int = typer.Option(
+        2000, min=0, help="synthetic legitimate commercial messages added to training ham (0: none)"
+    ),
 ) -> None:
     """Train the ham/spam/phish classifier and write a versioned model with its model card."""
     from postwise.inbound.classifier import MODEL_FILE
@@ -71,6 +74,7 @@ def train_inbound_command(
                 seed=seed,
                 workers=workers,
                 family=family,
+                synthetic_commercial=synthetic_commercial,
                 progress=lambda n: progress.advance(task, n),
             )
     except (PostwiseError, ValueError) as error:

@@ -58,6 +58,12 @@ class InboundModel:
     estimator: Any
     card: dict[str, Any]
 
+    @property
+    def neutral(self) -> float:
+        """The validated operating point (see :func:`model_symbol`); 0.5 when unknown."""
+        metrics = self.card.get("validation_metrics", {})
+        return float(metrics.get("threshold", 0.5))
+
     def __post_init__(self) -> None:
         # Scanning one message at a time through scikit-learn's generic path spends most of its
         # time validating inputs and transposing the coefficient matrix; linear families are
@@ -144,16 +150,22 @@ class InboundModel:
         )
 
 
-def model_symbol(probabilities: dict[str, float]) -> Symbol:
-    """One ML symbol for a probability triple: ML_HAM when ham is the likelier reading, else
-    ML_SPAM or ML_PHISH, with a factor rising from 0 at p=0.5 to 1 at certainty."""
-    p_ham = probabilities["ham"]
-    if p_ham >= 0.5:
-        return Symbol("ML_HAM", f"p(ham)={p_ham:.3f}", factor=(p_ham - 0.5) * 2)
+def model_symbol(probabilities: dict[str, float], neutral: float = 0.5) -> Symbol:
+    """One ML symbol for a probability triple.
+
+    ``neutral`` is the model's validated operating point: the p(not ham) above which it keeps
+    ham FPR within 0.1% on validation (from its model card). At that point the factor is 0.5
+    (half the symbol's weight), rising linearly to 1 at certainty; below it the message reads
+    as ham and ML_HAM's factor rises from 0 at ``neutral`` to 1 at p(not ham) = 0."""
+    bad = 1.0 - probabilities["ham"]
+    neutral = min(max(neutral, 0.05), 0.95)
+    if bad < neutral:
+        return Symbol(
+            "ML_HAM", f"p(ham)={probabilities['ham']:.3f}", factor=(neutral - bad) / neutral
+        )
     name = "ML_PHISH" if probabilities["phish"] >= probabilities["spam"] else "ML_SPAM"
-    bad = 1.0 - p_ham
     evidence = f"p(spam)={probabilities['spam']:.3f} p(phish)={probabilities['phish']:.3f}"
-    return Symbol(name, evidence, factor=(bad - 0.5) * 2)
+    return Symbol(name, evidence, factor=0.5 + 0.5 * (bad - neutral) / (1.0 - neutral))
 
 
 class ClassifierCheck:
@@ -174,7 +186,7 @@ class ClassifierCheck:
     ) -> list[Symbol]:
         probabilities = self.probabilities(message, prior)
         context.probabilities = probabilities
-        return [model_symbol(probabilities)]
+        return [model_symbol(probabilities, self.model.neutral)]
 
     def run(self, message: ParsedMessage, context: ScanContext) -> list[Symbol]:
         return self.run_with(message, context, ())
