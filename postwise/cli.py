@@ -51,6 +51,9 @@ def train_inbound_command(
     data: Path = typer.Option(None, help="corpus folder (default: the corpus_dir setting)"),
     out: Path = typer.Option(None, help="model folder to write (default: the model_path setting)"),
     seed: int = typer.Option(0, help="seed of the split and the estimators"),
+    validation_share: float = typer.Option(
+        0.2, min=0.0, max=0.9, help="share of near-duplicate groups held out for validation"
+    ),
     family: str = typer.Option(None, help="fit only this family (default: choose by measurement)"),
     workers: int = typer.Option(2, help="processes for parsing"),
     synthetic_commercial: int = typer.Option(
@@ -74,6 +77,7 @@ def train_inbound_command(
                 seed=seed,
                 workers=workers,
                 family=family,
+                validation_share=validation_share,
                 synthetic_commercial=synthetic_commercial,
                 progress=lambda n: progress.advance(task, n),
             )

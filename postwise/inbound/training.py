@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import ComplementNB
 
+from postwise.core.errors import CorpusError
 from postwise.core.types import CLASSES
 from postwise.inbound.augment import synthetic_commercial_ham
 from postwise.inbound.checks.base import ScanContext
@@ -174,6 +175,11 @@ def train_inbound(
     counts = hash_matrix(tokens)
     tfidf = TfidfTransformer(sublinear_tf=True)
     y_train, y_val = labels[~is_val], labels[is_val]
+    if not is_val.any() or is_val.all():
+        raise CorpusError(
+            f"{data}: the {validation_share:.0%} validation split holds {int(is_val.sum())} of "
+            f"{len(messages)} messages; both splits need messages (change --validation-share)"
+        )
     weights = sample_weights(messages)[~is_val]
     train_counts = counts[~is_val]
     if synthetic_commercial > 0:
