@@ -86,17 +86,17 @@ def train_inbound_command(
         return
     result.model.save(out)
     (out / "MODEL_CARD.md").write_text(model_card_markdown(result.model.card))
-    table = Table(title=f"validation (ham FPR <= 0.1%) — chosen: {result.chosen}")
-    for column in ("family", "threshold", "ham FPR", "spam recall", "phish recall", "accuracy"):
+    table = Table(title=f"validation recall at ham FPR <= 0.1% / 0.5% — chosen: {result.chosen}")
+    for column in ("family", "threshold", "spam", "phish", "spam @0.5%", "phish @0.5%"):
         table.add_column(column)
     for name, m in result.comparison.items():
         table.add_row(
             name,
             f"{m['threshold']:.4f}",
-            f"{m['ham_fpr']:.4f}",
             f"{m['spam_recall']:.4f}",
             f"{m['phish_recall']:.4f}",
-            f"{m['accuracy']:.4f}",
+            f"{m['spam_recall_at_0.5pct']:.4f}",
+            f"{m['phish_recall_at_0.5pct']:.4f}",
         )
     Console().print(table)
     Console().print(f"wrote {out / MODEL_FILE} ({result.model.version})")

@@ -19,7 +19,7 @@ from postwise.core.types import Symbol
 from postwise.mail.domains import registered_domain
 from postwise.mail.message import ParsedMessage
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 MAX_BODY_CHARS = 20_000
 
 _WORD_RE = re.compile(r"[^\W\d_]{2,24}|\d+|[$€£¥%!]", re.UNICODE)
@@ -97,6 +97,7 @@ def message_tokens(message: ParsedMessage, symbols: Iterable[Symbol] = ()) -> li
             tokens.append("f:name_in_address")
     else:
         tokens.append("f:none")
+    tokens.extend("cs:" + charset for charset in message.charsets)
     tokens.append("ct:" + message.content_type)
     tokens.append(
         "html:"

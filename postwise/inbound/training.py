@@ -29,6 +29,7 @@ from postwise.inbound.augment import synthetic_commercial_ham
 from postwise.inbound.checks.base import ScanContext
 from postwise.inbound.classifier import NON_MODEL_SYMBOLS, InboundModel, hash_matrix
 from postwise.inbound.corpus import CorpusMessage, is_validation, read_corpus, sender_view
+from postwise.inbound.estimators import AveragedSGDClassifier
 from postwise.inbound.features import FEATURE_VERSION, message_tokens
 from postwise.inbound.policy import load_policy
 from postwise.mail.parse import parse_message
@@ -88,8 +89,15 @@ CANDIDATES: tuple[Candidate, ...] = (
             loss="modified_huber", alpha=2e-5, max_iter=50, random_state=seed
         ),
     ),
+    Candidate(
+        "sgd_modified_huber_averaged",
+        lambda seed: AveragedSGDClassifier(n_models=5, alpha=2e-5, random_state=seed),
+    ),
     Candidate("complement_nb", lambda seed: ComplementNB(alpha=0.3)),
 )
+# Families are compared at a 0.5% ham FPR: at 0.1% the validation split allows one ham
+# message, so that figure moves with a single borderline message. Both are reported.
+SELECTION_FPR = 0.005
 
 
 def operating_point(
@@ -205,6 +213,9 @@ def train_inbound(
         p_bad = 1.0 - proba[:, classes.index("ham")]
         predicted = np.array(classes)[proba.argmax(axis=1)]
         metrics = operating_point(p_bad, y_val)
+        loose = operating_point(p_bad, y_val, SELECTION_FPR)
+        metrics["spam_recall_at_0.5pct"] = loose["spam_recall"]
+        metrics["phish_recall_at_0.5pct"] = loose["phish_recall"]
         metrics["accuracy"] = float(np.mean(predicted == y_val))
         comparison[candidate.name] = metrics
         fitted[candidate.name] = estimator
@@ -214,7 +225,10 @@ def train_inbound(
         )
     chosen = max(
         comparison,
-        key=lambda name: comparison[name]["spam_recall"] + comparison[name]["phish_recall"],
+        key=lambda name: (
+            comparison[name]["spam_recall_at_0.5pct"] + comparison[name]["phish_recall_at_0.5pct"],
+            comparison[name]["spam_recall"] + comparison[name]["phish_recall"],
+        ),
     )
     estimator = fitted[chosen]
     train_ids = [m.id for m, v in zip(messages, is_val, strict=True) if not v]
@@ -287,15 +301,20 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         "no newsletters, receipts or account notices, and without them the model reads such "
         "mail as phishing",
         "",
-        "## Validation metrics (at the threshold that keeps ham FPR <= 0.1%)",
+        "## Validation metrics",
         "",
-        "| family | threshold | ham FPR | spam recall | phish recall | accuracy |",
-        "|---|---:|---:|---:|---:|---:|",
+        "Recall at the threshold that keeps validation ham FPR <= 0.1% (that threshold is the",
+        "model's operating point), and at <= 0.5% (steadier; families are chosen on it).",
+        "",
+        "| family | threshold | ham FPR | spam recall | phish recall | spam @0.5% | phish @0.5% "
+        "| accuracy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in card["comparison"].items():
         lines.append(
             f"| {name} | {m['threshold']:.4f} | {m['ham_fpr']:.4f} | {m['spam_recall']:.4f} | "
-            f"{m['phish_recall']:.4f} | {m['accuracy']:.4f} |"
+            f"{m['phish_recall']:.4f} | {m['spam_recall_at_0.5pct']:.4f} | "
+            f"{m['phish_recall_at_0.5pct']:.4f} | {m['accuracy']:.4f} |"
         )
     lines += [
         "",

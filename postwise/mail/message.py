@@ -61,6 +61,7 @@ class ParsedMessage:
     hidden_html_text: str = ""
     urls: list[Url] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
+    charsets: list[str] = field(default_factory=list)
     part_count: int = 0
     max_depth: int = 0
     defects: list[str] = field(default_factory=list)

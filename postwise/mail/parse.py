@@ -199,7 +199,10 @@ def _walk(
         and disposition != "attachment"
         and not (is_named and disposition == "attachment")
     ):
-        text = _decode_text(data, part.get_content_charset(), message)
+        charset = part.get_content_charset()
+        if charset and charset not in message.charsets and len(message.charsets) < 10:
+            message.charsets.append(charset[:40])
+        text = _decode_text(data, charset, message)
         (htmls if content_type == "text/html" else texts).append(text[: limits.max_text_chars])
         return
     if content_type.startswith("multipart/"):

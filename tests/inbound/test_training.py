@@ -61,7 +61,7 @@ def test_cli_train_writes_model_folder(tmp_path: Path) -> None:
 
 
 def test_training_on_a_folder_that_is_no_corpus_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="expected manifest.csv"):
+    with pytest.raises(CorpusError, match=r"expected manifest\.csv"):
         train_inbound(tmp_path)
     with pytest.raises(CorpusError, match="both splits need messages"):
         train_inbound(CORPUS, validation_share=0.0, synthetic_commercial=0)

@@ -14,6 +14,7 @@ from postwise.mail.message import ParsedMessage
 _MESSAGE_ID_RE = re.compile(r"^<[^<>@\s]+@[^<>@\s]+>$")
 _DOMAIN_IN_TEXT_RE = re.compile(r"(?i)\b((?:[a-z0-9-]+\.)+(?:com|net|org|[a-z]{2,6}))\b")
 _WORD_RE = re.compile(r"[a-z0-9]+")
+_DIGITS_RE = re.compile(r"\d")
 
 
 class HeaderAnomalyCheck:
@@ -43,6 +44,13 @@ class HeaderAnomalyCheck:
             symbols.append(Symbol("MISSING_FROM", "no usable From address"))
             return symbols
         from_domain = registered_domain(sender.domain)
+        if from_domain in self.freemail:
+            symbols.append(Symbol("FROM_FREEMAIL", from_domain))
+        local = sender.address.rpartition("@")[0]
+        if len(_DIGITS_RE.findall(local)) >= 5 or (
+            len(local) > 24 and any(c.isdigit() for c in local)
+        ):
+            symbols.append(Symbol("FROM_LOCALPART_GENERATED", local[:64]))
         if not message.to and not message.cc:
             symbols.append(Symbol("MISSING_TO", "no To or Cc recipients"))
         if message.reply_to and "@" in message.reply_to.address:
