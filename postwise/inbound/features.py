@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from zlib import crc32
 
@@ -19,7 +20,7 @@ from postwise.core.types import Symbol
 from postwise.mail.domains import registered_domain
 from postwise.mail.message import ParsedMessage
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5
 MAX_BODY_CHARS = 20_000
 
 _WORD_RE = re.compile(r"[^\W\d_]{2,24}|\d+|[$€£¥%!]", re.UNICODE)
@@ -34,6 +35,7 @@ def _bucket(value: float) -> str:
     return str(int(math.log2(value + 1))) if value > 0 else "0"
 
 
+_COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
@@ -53,9 +55,17 @@ def _split_unspaced(words: list[str]) -> list[str]:
     return out
 
 
+def fold_accents(text: str) -> str:
+    """Strip diacritics (``ḟeel sặd`` -> ``feel sad``): spam decorates letters to dodge word
+    filters, and folded words still match what the model learned."""
+    if text.isascii():
+        return text
+    return _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text))
+
+
 def _words(text: str, prefix: str, limit: int) -> list[str]:
     """Unigrams and bigrams of ``text`` (links and addresses folded to placeholders)."""
-    text = text[:limit]
+    text = fold_accents(text[:limit])
     if "@" in text:
         text = _EMAIL_RE.sub(" emailaddr ", text)
     if "://" in text or "www." in text:
