@@ -11,6 +11,7 @@ import itertools
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from zlib import crc32
 
@@ -80,12 +81,15 @@ def hash_tokens(tokens: list[str], n_features: int) -> tuple[np.ndarray, np.ndar
     """Feature indices (CRC-32 of each token modulo ``n_features``, a power of two) and their
     counts. Stable across processes and platforms, unlike Python's ``hash``."""
     mask = n_features - 1
+    counted = Counter(tokens)  # hash each distinct token once
     hashed = np.fromiter(
-        (crc32(t.encode("utf-8", "surrogatepass")) & mask for t in tokens),
+        (crc32(t.encode("utf-8", "surrogatepass")) & mask for t in counted),
         dtype=np.int64,
-        count=len(tokens),
+        count=len(counted),
     )
-    indices, counts = np.unique(hashed, return_counts=True)
+    weights = np.fromiter(counted.values(), dtype=np.float64, count=len(counted))
+    indices, inverse = np.unique(hashed, return_inverse=True)
+    counts = np.bincount(inverse, weights=weights, minlength=len(indices))
     return indices, counts.astype(np.float64)
 
 
