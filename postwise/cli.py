@@ -61,7 +61,6 @@ def train_inbound_command(
     ),
 ) -> None:
     """Train the ham/spam/phish classifier and write a versioned model with its model card."""
-    from postwise.inbound.classifier import MODEL_FILE
     from postwise.inbound.corpus import read_corpus
     from postwise.inbound.training import model_card_markdown, train_inbound
 
@@ -84,7 +83,7 @@ def train_inbound_command(
     except (PostwiseError, ValueError) as error:
         _fail(error)
         return
-    result.model.save(out)
+    model_file = result.model.save(out)
     (out / "MODEL_CARD.md").write_text(model_card_markdown(result.model.card))
     table = Table(title=f"validation recall at ham FPR <= 0.1% / 0.5% — chosen: {result.chosen}")
     for column in ("family", "threshold", "spam", "phish", "spam @0.5%", "phish @0.5%"):
@@ -99,7 +98,7 @@ def train_inbound_command(
             f"{m['phish_recall_at_0.5pct']:.4f}",
         )
     Console().print(table)
-    Console().print(f"wrote {out / MODEL_FILE} ({result.model.version})")
+    Console().print(f"wrote {model_file} ({result.model.version})")
 
 
 _worker_scanner: Any = None
@@ -160,7 +159,7 @@ def scan(
             for result in scanned:
                 progress.advance(task)
                 if as_json:
-                    print(json.dumps(result), flush=True)
+                    sys.stdout.write(json.dumps(result) + "\n")
                     results.append({"error": True} if "error" in result else {})
                 else:
                     results.append(result)

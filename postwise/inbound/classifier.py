@@ -1,8 +1,10 @@
 """The ML classifier (ham / spam / phish) and the check that turns its output into symbols.
 
-A model folder holds ``model.joblib`` (the fitted pipeline and its metadata) and
-``MODEL_CARD.md`` / ``card.json`` (data, licence notes, metrics). It is written by
-``postwise train inbound`` (:mod:`postwise.inbound.training`).
+A model folder holds the fitted model and its card (``card.json``, ``MODEL_CARD.md``: data,
+licence notes, metrics), written by ``postwise train inbound`` (:mod:`postwise.inbound.training`).
+Linear families are stored as plain arrays in ``model.npz`` (idf, weights, intercepts), which
+scanning reads and applies with numpy alone: no scikit-learn import, no pickle. Other families
+are stored as ``model.joblib`` and applied through scikit-learn.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import TfidfTransformer
 
 from postwise.core.errors import ModelError
 from postwise.core.types import CLASSES, Symbol
@@ -24,8 +23,12 @@ from postwise.inbound.checks.base import ScanContext
 from postwise.inbound.features import FEATURE_VERSION, hash_tokens, message_tokens
 from postwise.mail.message import ParsedMessage
 
+if TYPE_CHECKING:
+    from scipy import sparse
+
 N_FEATURES = 2**18
-MODEL_FILE = "model.joblib"
+LINEAR_FILE = "model.npz"
+PICKLED_FILE = "model.joblib"
 # Symbols that depend on trace headers or dates are not model inputs: the training corpus's
 # trace headers describe how it was collected, not the mail.
 NON_MODEL_SYMBOLS = frozenset({"RETURNPATH_MISMATCH", "MISSING_DATE", "INVALID_DATE"})
@@ -33,6 +36,8 @@ NON_MODEL_SYMBOLS = frozenset({"RETURNPATH_MISMATCH", "MISSING_DATE", "INVALID_D
 
 def hash_matrix(token_lists: Sequence[list[str]]) -> sparse.csr_matrix:
     """Token counts of many messages as one sparse matrix (rows = messages)."""
+    from scipy import sparse
+
     indptr = [0]
     all_indices: list[np.ndarray] = []
     all_counts: list[np.ndarray] = []
@@ -48,15 +53,69 @@ def hash_matrix(token_lists: Sequence[list[str]]) -> sparse.csr_matrix:
     )
 
 
+@dataclass(frozen=True)
+class LinearParameters:
+    """A linear model over sublinear-tf x idf, L2-normalised hashed tokens."""
+
+    idf: np.ndarray
+    weights: np.ndarray  # n_features x n_classes, C-contiguous for row gathers
+    intercept: np.ndarray
+    kind: str  # "modified_huber" (SGD) or "softmax" (multinomial logistic regression)
+
+    @classmethod
+    def of(cls, tfidf: Any, estimator: Any) -> LinearParameters | None:
+        coef = getattr(estimator, "coef_", None)
+        if tfidf is None or coef is None:
+            return None
+        if getattr(estimator, "loss", None) == "modified_huber":
+            kind = "modified_huber"
+        elif type(estimator).__name__ == "LogisticRegression":
+            kind = "softmax"
+        else:
+            return None
+        return cls(
+            idf=np.asarray(tfidf.idf_, dtype=np.float64),
+            weights=np.ascontiguousarray(np.asarray(coef, dtype=np.float64).T),
+            intercept=np.asarray(estimator.intercept_, dtype=np.float64),
+            kind=kind,
+        )
+
+    def proba(self, tokens: list[str]) -> np.ndarray:
+        indices, counts = hash_tokens(tokens, N_FEATURES)
+        values = (np.log(counts) + 1.0) * self.idf[indices]  # sublinear tf times idf
+        norm = float(np.sqrt(values @ values))
+        if norm:
+            values = values / norm
+        decision = values @ self.weights[indices] + self.intercept
+        if self.kind == "modified_huber":  # scikit-learn's estimate for this loss
+            clipped = (np.clip(decision, -1.0, 1.0) + 1.0) / 2.0
+            total = clipped.sum()
+            if total > 0:
+                return np.asarray(clipped / total)
+            return np.full(len(decision), 1.0 / len(decision))
+        shifted = np.exp(decision - decision.max())
+        return np.asarray(shifted / shifted.sum())
+
+
 @dataclass
 class InboundModel:
-    """A fitted ham/spam/phish classifier over hashed message tokens."""
+    """A fitted ham/spam/phish classifier over hashed message tokens.
+
+    Built from scikit-learn objects after training (``tfidf``, ``estimator``), or from stored
+    linear parameters when loaded (``tfidf`` and ``estimator`` are then None)."""
 
     version: str
     classes: tuple[str, ...]
-    tfidf: TfidfTransformer
+    tfidf: Any
     estimator: Any
     card: dict[str, Any]
+    linear: LinearParameters | None = None
+
+    def __post_init__(self) -> None:
+        if self.linear is None:
+            self.linear = LinearParameters.of(self.tfidf, self.estimator)
+        if self.linear is None and self.estimator is None:
+            raise ModelError(f"model {self.version}: neither linear parameters nor an estimator")
 
     @property
     def neutral(self) -> float:
@@ -64,90 +123,105 @@ class InboundModel:
         metrics = self.card.get("validation_metrics", {})
         return float(metrics.get("threshold", 0.5))
 
-    def __post_init__(self) -> None:
-        # Scanning one message at a time through scikit-learn's generic path spends most of its
-        # time validating inputs and transposing the coefficient matrix; linear families are
-        # scored here directly from the same fitted parameters.
-        self._idf = np.asarray(self.tfidf.idf_, dtype=np.float64)
-        coef = getattr(self.estimator, "coef_", None)
-        self._weights = np.ascontiguousarray(coef.T) if coef is not None else None
-        self._intercept = np.asarray(getattr(self.estimator, "intercept_", 0.0))
-
-    def vectorize(self, token_lists: Sequence[list[str]]) -> sparse.csr_matrix:
-        return self.tfidf.transform(hash_matrix(token_lists))
-
-    def _tfidf_row(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        indices, values = hash_tokens(tokens, N_FEATURES)
-        values = (np.log(values) + 1.0) * self._idf[indices]  # sublinear tf times idf
-        norm = float(np.sqrt(values @ values))
-        return indices, values / norm if norm else values
-
-    def _proba_from_decision(self, decision: np.ndarray) -> np.ndarray:
-        loss = getattr(self.estimator, "loss", None)
-        if loss == "modified_huber":
-            clipped = (np.clip(decision, -1.0, 1.0) + 1.0) / 2.0
-            total = clipped.sum()
-            if total > 0:
-                return np.asarray(clipped / total)
-            return np.full(len(decision), 1.0 / len(decision))
-        shifted = np.exp(decision - decision.max())  # multinomial logistic regression
-        return np.asarray(shifted / shifted.sum())
-
     def predict_proba(self, token_lists: Sequence[list[str]]) -> np.ndarray:
         """Rows of probabilities in the order of ``self.classes``."""
-        fast = self._weights is not None and (
-            getattr(self.estimator, "loss", None) == "modified_huber"
-            or type(self.estimator).__name__ == "LogisticRegression"
-        )
-        if not fast or len(token_lists) > 1:
-            return np.asarray(self.estimator.predict_proba(self.vectorize(token_lists)))
-        assert self._weights is not None
-        indices, values = self._tfidf_row(token_lists[0])
-        decision = values @ self._weights[indices] + self._intercept
-        return self._proba_from_decision(decision)[np.newaxis, :]
+        if self.linear is not None:
+            return np.vstack([self.linear.proba(tokens) for tokens in token_lists])
+        features = self.tfidf.transform(hash_matrix(token_lists))
+        return np.asarray(self.estimator.predict_proba(features))
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path) -> Path:
+        """Write the model and ``card.json`` into ``folder``; returns the model file."""
         folder.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "format": 1,
+        for stale in (LINEAR_FILE, PICKLED_FILE):
+            (folder / stale).unlink(missing_ok=True)
+        meta = {
+            "format": 2,
             "feature_version": FEATURE_VERSION,
             "version": self.version,
             "classes": list(self.classes),
-            "tfidf": self.tfidf,
-            "estimator": self.estimator,
         }
-        joblib.dump(payload, folder / MODEL_FILE, compress=3)
+        if self.linear is not None:
+            target = folder / LINEAR_FILE
+            np.savez_compressed(
+                target,
+                meta=np.array(json.dumps(meta)),
+                kind=np.array(self.linear.kind),
+                idf=self.linear.idf,
+                weights=self.linear.weights,
+                intercept=self.linear.intercept,
+            )
+        else:
+            import joblib
+
+            target = folder / PICKLED_FILE
+            joblib.dump(
+                {**meta, "tfidf": self.tfidf, "estimator": self.estimator}, target, compress=3
+            )
         (folder / "card.json").write_text(json.dumps(self.card, indent=2, sort_keys=True) + "\n")
+        return target
 
     @classmethod
     def load(cls, folder: Path) -> InboundModel:
         """Load a model folder. Raises ModelError naming the folder and what is wrong."""
-        path = folder / MODEL_FILE
-        if not path.is_file():
-            raise ModelError(
-                f"{folder}: no {MODEL_FILE}; train one with 'postwise train inbound --data DIR'"
-            )
-        try:
-            payload = joblib.load(path)
-        except Exception as error:
-            raise ModelError(f"{path}: unreadable model file ({error})") from error
-        if not isinstance(payload, dict) or payload.get("feature_version") != FEATURE_VERSION:
-            raise ModelError(
-                f"{path}: written for feature version {payload.get('feature_version')!r}, "
-                f"this Postwise uses {FEATURE_VERSION}; retrain with 'postwise train inbound'"
-            )
         card_path = folder / "card.json"
-        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-        classes = tuple(payload["classes"])
-        if set(classes) != set(CLASSES):
-            raise ModelError(f"{path}: classes {classes} are not ham/spam/phish")
-        return cls(
-            version=str(payload["version"]),
-            classes=classes,
-            tfidf=payload["tfidf"],
-            estimator=payload["estimator"],
-            card=card,
+        try:
+            card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        except ValueError as error:
+            raise ModelError(f"{card_path}: not valid JSON ({error})") from error
+        if (folder / LINEAR_FILE).is_file():
+            path = folder / LINEAR_FILE
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    meta = json.loads(str(stored["meta"]))
+                    linear = LinearParameters(
+                        idf=stored["idf"],
+                        weights=np.ascontiguousarray(stored["weights"]),
+                        intercept=stored["intercept"],
+                        kind=str(stored["kind"]),
+                    )
+            except Exception as error:
+                raise ModelError(f"{path}: unreadable model file ({error})") from error
+            _check_meta(path, meta)
+            return cls(
+                version=str(meta["version"]),
+                classes=tuple(meta["classes"]),
+                tfidf=None,
+                estimator=None,
+                card=card,
+                linear=linear,
+            )
+        if (folder / PICKLED_FILE).is_file():
+            import joblib
+
+            path = folder / PICKLED_FILE
+            try:
+                payload = joblib.load(path)
+            except Exception as error:
+                raise ModelError(f"{path}: unreadable model file ({error})") from error
+            _check_meta(path, payload)
+            return cls(
+                version=str(payload["version"]),
+                classes=tuple(payload["classes"]),
+                tfidf=payload["tfidf"],
+                estimator=payload["estimator"],
+                card=card,
+            )
+        raise ModelError(
+            f"{folder}: no {LINEAR_FILE} or {PICKLED_FILE}; train one with "
+            "'postwise train inbound --data DIR'"
         )
+
+
+def _check_meta(path: Path, meta: Any) -> None:
+    if not isinstance(meta, dict) or meta.get("feature_version") != FEATURE_VERSION:
+        found = meta.get("feature_version") if isinstance(meta, dict) else None
+        raise ModelError(
+            f"{path}: written for feature version {found!r}, this Postwise uses "
+            f"{FEATURE_VERSION}; retrain with 'postwise train inbound'"
+        )
+    if set(meta.get("classes", ())) != set(CLASSES):
+        raise ModelError(f"{path}: classes {meta.get('classes')} are not ham/spam/phish")
 
 
 def model_symbol(probabilities: dict[str, float], neutral: float = 0.5) -> Symbol:

@@ -28,15 +28,6 @@ def _is_maildir(path: Path) -> bool:
     return all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
 
 
-def _looks_like_mbox(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(5)
-    except OSError:
-        return False
-    return head == b"From " and path.suffix.lower() != ".eml"
-
-
 def _mbox_messages(path: Path) -> Iterator[SourcedMessage]:
     box = mailbox.mbox(path, create=False)
     try:
@@ -64,10 +55,14 @@ def iter_messages(paths: list[Path]) -> Iterator[SourcedMessage | SourceProblem]
                 children = sorted(p for p in path.iterdir() if not p.name.startswith("."))
                 yield from iter_messages(children)
             elif path.is_file():
-                if _looks_like_mbox(path):
+                with path.open("rb") as handle:  # one open: the head decides, the rest follows
+                    head = handle.read(5)
+                    is_mbox = head == b"From " and path.suffix.lower() != ".eml"
+                    raw = b"" if is_mbox else head + handle.read()
+                if is_mbox:
                     yield from _mbox_messages(path)
                 else:
-                    yield SourcedMessage(str(path), path.read_bytes())
+                    yield SourcedMessage(str(path), raw)
             else:
                 yield SourceProblem(str(path), "no such file or folder")
         except OSError as error:

@@ -171,7 +171,7 @@ def test_from_settings_uses_the_configured_model_and_limits(
 
 
 def test_missing_model_folder_is_a_model_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match=r"no model\.joblib"):
+    with pytest.raises(ModelError, match=r"no model\.npz or model\.joblib"):
         Scanner.from_settings(Settings(model_path=tmp_path / "empty", data_dir=tmp_path))
 
 

@@ -56,7 +56,7 @@ def test_cli_train_writes_model_folder(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert (out / "model.joblib").is_file()
+    assert (out / "model.npz").is_file()
     assert "Model card" in (out / "MODEL_CARD.md").read_text()
 
 
@@ -70,7 +70,7 @@ def test_training_on_a_folder_that_is_no_corpus_fails_clearly(tmp_path: Path) ->
 def test_missing_and_corrupt_models_raise_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="postwise train inbound"):
         InboundModel.load(tmp_path)
-    (tmp_path / "model.joblib").write_bytes(b"not a model")
+    (tmp_path / "model.npz").write_bytes(b"not a model")
     with pytest.raises(ModelError, match="unreadable"):
         InboundModel.load(tmp_path)
 
@@ -96,4 +96,5 @@ def test_shipped_model_loads_and_separates_obvious_cases() -> None:
     model = InboundModel.load(SHIPPED)
     assert model.card["validation_metrics"]["phish_recall"] >= 0.98
     assert model.card["validation_metrics"]["ham_fpr"] <= 0.001
-    assert (SHIPPED / "model.joblib").stat().st_size < 20 * 1024 * 1024
+    assert (SHIPPED / "model.npz").stat().st_size < 20 * 1024 * 1024
+    assert not (SHIPPED / "model.joblib").exists()
