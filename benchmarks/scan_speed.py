@@ -54,7 +54,6 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         cli_wall = time.perf_counter() - cli_start
-    cli_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = {
         "messages": len(messages),
         "mean_bytes": round(sum(map(len, messages)) / len(messages)),
@@ -62,7 +61,6 @@ def main() -> None:
         "api_messages_per_cpu_second": round(len(messages) / cpu, 1),
         "api_peak_rss_mb": round(api_rss, 1),
         "cli_messages_per_second": round(len(messages) / cli_wall, 1),
-        "cli_peak_rss_mb": round(cli_rss, 1),
         "model_version": scanner.model_version,
     }
     if args.json:
