@@ -71,6 +71,35 @@ def _header_str(raw: object) -> str:
     return raw
 
 
+def _redecode_8bit_headers(msg: email.message.Message, message: ParsedMessage) -> None:
+    """Raw 8-bit headers that are not UTF-8 declare no charset; senders use their body's. Once
+    the body's charsets are known, decode Subject and From with the first one that fits."""
+    candidates = [c for c in message.charsets if c not in ("us-ascii", "utf-8", "utf8")]
+    if not candidates:
+        return
+    raw_values = {key.lower(): value for key, value in reversed(list(msg.raw_items()))}
+    for name in ("Subject", "From"):
+        raw = raw_values.get(name.lower())
+        if not isinstance(raw, str) or not any("\udc80" <= char <= "\udcff" for char in raw):
+            continue
+        data = raw.encode("utf-8", "surrogateescape")
+        try:
+            data.decode("utf-8")
+            continue  # valid UTF-8 was decoded correctly already
+        except UnicodeDecodeError:
+            pass
+        for charset in candidates:
+            try:
+                text = _CONTROL_RE.sub("", data.decode(charset))
+            except (LookupError, UnicodeDecodeError, ValueError):
+                continue
+            if name == "Subject":
+                message.subject = text.replace("\n", " ").replace("\r", "")
+            else:
+                message.from_ = _address(text)
+            break
+
+
 def _address(value: str) -> Address | None:
     if not value:
         return None
@@ -283,6 +312,7 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedMessag
         message.add_defect("MIME_UNPARSEABLE")
     message.text_plain = "\n".join(texts)[: limits.max_text_chars]
     message.html = "\n".join(htmls)[: limits.max_text_chars]
+    _redecode_8bit_headers(msg, message)
     urls: list[Url] = []
     if message.html:
         try:

@@ -518,3 +518,14 @@ def test_max_text_chars_truncates() -> None:
     joined = parse_message(multipart([b"Content-Type: text/plain\r\n\r\n" + b"z" * 80] * 3), limits)
     assert len(joined.text_plain) == 100
     assert joined.text_plain.startswith("z" * 80 + "\n")
+
+
+def test_raw_8bit_headers_take_the_body_charset() -> None:
+    raw = (
+        "Subject: 黄山旅游\r\nFrom: 张三 <z@example.cn>\r\n"
+        "Content-Type: text/plain; charset=gb2312\r\n\r\n黄山旅游天天发\r\n"
+    ).encode("gb2312")
+    message = parse_message(raw)
+    assert message.subject == "黄山旅游"
+    assert message.from_ is not None and message.from_.display_name == "张三"
+    assert message.text_plain.strip() == "黄山旅游天天发"
