@@ -26,8 +26,9 @@ def append_event(engine: Engine, event_id: str, event_type: str, payload: dict[s
                 insert(EventRecord)
                 .values(**values)
                 .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(EventRecord.id)
             )
-            return connection.execute(statement).rowcount == 1
+            return connection.execute(statement).first() is not None
         exists = connection.execute(
             select(EventRecord.id).where(EventRecord.event_id == event_id)
         ).first()

@@ -1,0 +1,156 @@
+"""Storage against a real PostgreSQL server, started for the test run on loopback.
+
+`.ci/run` installs Debian's `postgresql` when its binaries are missing; the fixture makes a
+throwaway cluster in a temporary folder, so no system service or data is touched.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from postwise.core.db import EventRecord, VerdictRecord, open_database
+from postwise.core.events import append_event, record_verdict
+from postwise.core.types import ScoredSymbol, Verdict
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root; CI runs as root, a developer usually does not.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL binaries not installed (.ci/run installs Debian's postgresql)")
+    root = tmp_path_factory.mktemp("pg")
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        os.chmod(root, 0o755)
+        for parent in root.parents:  # the server user must reach its folder
+            if parent == Path("/"):
+                break
+            os.chmod(parent, os.stat(parent).st_mode | 0o005)
+    subprocess.run(
+        _as_server_user([initdb, "-D", str(data), "-A", "trust", "-U", "postwise", "-E", "UTF8"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = _free_port()
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_server_user(
+            [
+                pg_ctl,
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        yield f"postgresql+psycopg://postwise@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            _as_server_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture(scope="module")
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = open_database(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+def _verdict() -> Verdict:
+    return Verdict(
+        id="m1@example.org",
+        action="add_header",
+        score=7.5,
+        message_class="phish",
+        probabilities={"ham": 0.1, "spam": 0.2, "phish": 0.7},
+        symbols=(ScoredSymbol("ML_PHISH", 7.5, "p(phish)=0.700", "ml"),),
+        message_sha256="ab" * 32,
+        model_version="inbound-test",
+        policy_version="2026.11.1",
+    )
+
+
+def test_schema_is_created_by_alembic_on_postgresql(pg_engine: Engine) -> None:
+    assert pg_engine.dialect.name == "postgresql"
+    tables = set(inspect(pg_engine).get_table_names())
+    assert {"verdicts", "events", "alembic_version"} <= tables
+
+
+def test_events_are_idempotent_on_postgresql(pg_engine: Engine) -> None:
+    assert append_event(pg_engine, "pg-event-1", "test", {"n": 1}) is True
+    assert append_event(pg_engine, "pg-event-1", "test", {"n": 2}) is False
+    with Session(pg_engine) as session:
+        rows = session.scalars(
+            select(EventRecord).where(EventRecord.event_id == "pg-event-1")
+        ).all()
+    assert [row.payload for row in rows] == [{"n": 1}]
+
+
+def test_verdicts_keep_their_provenance_on_postgresql(pg_engine: Engine) -> None:
+    row_id = record_verdict(pg_engine, _verdict(), "test")
+    with Session(pg_engine) as session:
+        stored = session.get(VerdictRecord, row_id)
+        assert stored is not None
+        assert stored.model_version == "inbound-test"
+        assert stored.symbols[0]["name"] == "ML_PHISH"
+        assert stored.probabilities["phish"] == pytest.approx(0.7)
+        event = session.scalars(
+            select(EventRecord).where(EventRecord.event_id == f"verdict:{row_id}")
+        ).one()
+    assert event.payload["action"] == "add_header"
+
+
+def test_open_database_twice_is_harmless_on_postgresql(postgres_url: str) -> None:
+    again = open_database(postgres_url)
+    try:
+        assert "verdicts" in inspect(again).get_table_names()
+    finally:
+        again.dispose()
