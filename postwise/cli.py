@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import sys
@@ -131,6 +132,15 @@ def _scan_items(paths: list[Path]) -> Iterator[tuple[str, bytes] | dict[str, Any
             yield (item.name, item.raw)
 
 
+def _bounded_imap(
+    pool: Any, items: Iterator[tuple[str, bytes] | dict[str, Any]], batch: int
+) -> Iterator[dict[str, Any]]:
+    """``pool.imap`` over ``items`` in batches: Pool.imap alone reads its whole input ahead,
+    which would hold a large mbox in memory."""
+    while chunk := list(itertools.islice(items, batch)):
+        yield from pool.imap(_scan_one, chunk, chunksize=16)
+
+
 @app.command()
 def scan(
     paths: list[Path] = typer.Argument(..., help=".eml files, folders, mbox files or Maildirs"),
@@ -152,7 +162,7 @@ def scan(
         pool = multiprocessing.Pool(workers, initializer=_init_worker) if workers > 1 else None
         try:
             scanned = (
-                pool.imap(_scan_one, _scan_items(paths), chunksize=16)
+                _bounded_imap(pool, _scan_items(paths), batch=64 * workers)
                 if pool is not None
                 else map(_scan_one, _scan_items(paths))
             )
