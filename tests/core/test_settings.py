@@ -139,7 +139,25 @@ def test_invalid_environment_values_are_refused(
 def test_invalid_environment_name_is_refused_by_get_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from postwise.core.errors import SettingsError
+
     monkeypatch.setenv("POSTWISE_ENVIRONMENT", "prod")
     get_settings.cache_clear()
-    with pytest.raises(ValidationError, match="'prod'"):
+    with pytest.raises(SettingsError, match=r"environment: .*'prod'"):
         get_settings()
+
+
+def test_get_settings_turns_bad_values_into_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from postwise.core.errors import SettingsError
+    from postwise.core.settings import get_settings
+
+    monkeypatch.setenv("POSTWISE_API_PORT", "abc")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="api_port"):
+            get_settings()
+    finally:
+        monkeypatch.delenv("POSTWISE_API_PORT")
+        get_settings.cache_clear()
