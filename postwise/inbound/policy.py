@@ -42,6 +42,15 @@ class Policy:
     def check_options(self, check: str) -> dict[str, Any]:
         return self.checks.get(check, {})
 
+    @property
+    def brands(self) -> dict[str, set[str]]:
+        """Commonly impersonated brands and the registered domains that legitimately send
+        for them (``[checks.brands]``), lower-cased."""
+        return {
+            brand.lower(): {domain.lower() for domain in domains}
+            for brand, domains in self.check_options("brands").items()
+        }
+
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)

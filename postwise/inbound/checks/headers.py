@@ -22,10 +22,7 @@ class HeaderAnomalyCheck:
 
     def __init__(self, policy: Policy) -> None:
         options = policy.check_options("headers")
-        self.brands: dict[str, set[str]] = {
-            brand.lower(): {d.lower() for d in domains}
-            for brand, domains in policy.check_options("brands").items()
-        }
+        self.brands = policy.brands
         self.freemail: set[str] = {d.lower() for d in options.get("freemail_domains", [])}
 
     def run(self, message: ParsedMessage, context: ScanContext) -> list[Symbol]:

@@ -36,10 +36,7 @@ class UrlCheck:
         options = policy.check_options("urls")
         self.shorteners: set[str] = {d.lower() for d in options.get("shorteners", [])}
         self.many_domains: int = int(options.get("many_domains", 10))
-        self.brands: dict[str, set[str]] = {
-            brand.lower(): {d.lower() for d in domains}
-            for brand, domains in policy.check_options("brands").items()
-        }
+        self.brands = policy.brands
         self._brand_patterns = {
             brand: re.compile(rf"(?:^|[.-]){re.escape(brand)}(?:[.-]|$)") for brand in self.brands
         }
