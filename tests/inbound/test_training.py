@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from postwise.cli import app
 from postwise.core.errors import CorpusError, ModelError
 from postwise.inbound.classifier import InboundModel, model_symbol
+from postwise.inbound.policy import load_policy
+from postwise.inbound.scanner import Scanner
 from postwise.inbound.training import operating_point, train_inbound
 
 CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "scan" / "corpus"
@@ -98,3 +100,15 @@ def test_shipped_model_loads_and_separates_obvious_cases() -> None:
     assert model.card["validation_metrics"]["ham_fpr"] <= 0.001
     assert (SHIPPED / "model.npz").stat().st_size < 20 * 1024 * 1024
     assert not (SHIPPED / "model.joblib").exists()
+    # The shipped model and policy, end to end, on hand-written mail it never saw.
+    scanner = Scanner(load_policy(), model)
+    for name in ("ham/meeting.eml", "ham/newsletter.eml", "ham/personal_note.eml"):
+        verdict = scanner.scan((CORPUS / name).read_bytes())
+        assert verdict.action == "no_action" and verdict.probabilities["ham"] > 0.5, name
+    for name in ("phish/bank_login.eml", "phish/paypal_verify.eml", "phish/mailbox_quota.eml"):
+        verdict = scanner.scan((CORPUS / name).read_bytes())
+        assert verdict.action in ("quarantine", "reject"), name
+        assert verdict.message_class == "phish", name
+    for name in ("spam/pills.eml", "spam/work_from_home.eml"):
+        verdict = scanner.scan((CORPUS / name).read_bytes())
+        assert verdict.action != "no_action" and verdict.message_class == "spam", name
