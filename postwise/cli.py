@@ -150,6 +150,8 @@ def scan(
     """Scan messages and print each verdict: action, score, class and the symbols behind it.
 
     Exit status 1 when any message could not be read or scanned (each is reported)."""
+    # Loaded here even when workers do the scanning: a bad model or policy must fail once,
+    # clearly, not inside a pool initializer (which multiprocessing would restart forever).
     try:
         _init_worker()
     except PostwiseError as error:
