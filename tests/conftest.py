@@ -2,8 +2,9 @@
 message builder and a live scan API server.
 
 The tests never use the shipped model (it is retrained as the features change): a tiny model
-is fitted once per session on ``tests/fixtures/scan/corpus`` with the package's own tokenizer,
-so model-dependent behaviour is deterministic and independent of the shipped artefact.
+is fitted once per session on the ``scan/corpus`` messages of ``tests/fixture_messages.py``
+with the package's own tokenizer, so model-dependent behaviour is deterministic and
+independent of the shipped artefact.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fixture_messages import fixture_root
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import SGDClassifier
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scan"
+FIXTURES = fixture_root() / "scan"
 CORPUS = FIXTURES / "corpus"
 TEST_MODEL_VERSION = "test-tiny-model"
 

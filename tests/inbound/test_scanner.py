@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_messages import fixture_root
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from postwise.core.types import ACTIONS, CLASSES, Verdict
 from postwise.inbound.classifier import InboundModel
 from postwise.inbound.scanner import Scanner
 
-FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
+FIXTURE_DIR = fixture_root() / "scan"
 TEST_MODEL_VERSION = "test-tiny-model"  # as written by the test_model_dir fixture
 ML_SYMBOLS = {"ML_HAM", "ML_SPAM", "ML_PHISH"}
 

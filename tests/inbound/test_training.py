@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixture_messages import fixture_root
 from typer.testing import CliRunner
 
 from postwise.cli import app
@@ -16,7 +17,7 @@ from postwise.inbound.policy import load_policy
 from postwise.inbound.scanner import Scanner
 from postwise.inbound.training import operating_point, train_inbound
 
-CORPUS = Path(__file__).resolve().parent.parent / "fixtures" / "scan" / "corpus"
+CORPUS = fixture_root() / "scan" / "corpus"
 SHIPPED = Path(__file__).resolve().parents[2] / "postwise" / "models" / "inbound"
 
 

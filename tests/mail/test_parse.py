@@ -7,14 +7,14 @@ import hashlib
 import io
 import zipfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from fixture_messages import fixture_root
 
 from postwise.mail.message import Address, ParsedMessage
 from postwise.mail.parse import ParseLimits, decode_header_value, parse_message
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
+FIXTURES = fixture_root() / "mail"
 
 
 def fixture(name: str) -> bytes:
