@@ -31,23 +31,11 @@ FIXTURES = fixture_root() / "scan"
 CORPUS = FIXTURES / "corpus"
 TEST_MODEL_VERSION = "test-tiny-model"
 
-# Every POSTWISE_* variable a Settings field reads, plus the config-file switch.
-_POSTWISE_VARS = (
-    "POSTWISE_CONFIG",
-    "POSTWISE_ENVIRONMENT",
-    "POSTWISE_DATA_DIR",
-    "POSTWISE_DATABASE_URL",
-    "POSTWISE_CORPUS_DIR",
-    "POSTWISE_MODEL_PATH",
-    "POSTWISE_POLICY_PATH",
-    "POSTWISE_API_HOST",
-    "POSTWISE_API_PORT",
-    "POSTWISE_MAX_MESSAGE_BYTES",
-    "POSTWISE_MAX_MIME_DEPTH",
-    "POSTWISE_MAX_MIME_PARTS",
-    "POSTWISE_MAX_TEXT_CHARS",
-    "POSTWISE_STORE_VERDICTS",
-)
+def _postwise_vars() -> list[str]:
+    """Every POSTWISE_* variable a Settings field reads, plus the config-file switch."""
+    from postwise.core.settings import Settings
+
+    return ["POSTWISE_CONFIG", *(f"POSTWISE_{name.upper()}" for name in Settings.model_fields)]
 
 
 @pytest.fixture(scope="session")
@@ -101,12 +89,13 @@ def postwise_env(
     the working directory in tmp_path so no ``postwise.toml`` is picked up. Yields the data dir."""
     from postwise.core.settings import get_settings
 
-    for name in _POSTWISE_VARS:
+    for name in _postwise_vars():
         monkeypatch.delenv(name, raising=False)
     data_dir = tmp_path / "data"
     monkeypatch.setenv("POSTWISE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("POSTWISE_MODEL_PATH", str(test_model_dir))
     monkeypatch.setenv("POSTWISE_ENVIRONMENT", "test")
+    monkeypatch.setenv("POSTWISE_SMTP_HOSTNAME", "postwise.test")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield data_dir

@@ -64,6 +64,41 @@ class Settings(BaseSettings):
         200_000, gt=0, description="text per message handed to the checks and model"
     )
     store_verdicts: bool = Field(True, description="record every API verdict in the database")
+    smtp_enabled: bool = Field(True, description="serve starts the SMTP gateway")
+    smtp_host: str = Field("127.0.0.1", description="SMTP gateway bind address")
+    smtp_port: int = Field(2525, ge=0, le=65535, description="SMTP gateway port")
+    smtp_hostname: str = Field(
+        "postwise.localhost", description="name in the SMTP banner and added headers"
+    )
+    smtp_max_recipients: int = Field(100, gt=0, description="RCPT TO beyond this get 452")
+    smtp_timeout: float = Field(300.0, gt=0, description="seconds a client may stay idle")
+    smtp_proxy_protocol: bool = Field(
+        False, description="expect a PROXY protocol header (v1 or v2) on every connection"
+    )
+    smtp_trusted_forwarders: list[str] = Field(
+        ["127.0.0.1", "::1"],
+        description="client addresses allowed to use XCLIENT and XFORWARD",
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate for STARTTLS; default: self-signed in data_dir/tls"
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    next_hop: str | None = Field(
+        None, description="host:port accepted mail is relayed to; unset: a Maildir in data_dir"
+    )
+    next_hop_timeout: float = Field(60.0, gt=0, description="seconds per next-hop exchange")
+    milter_enabled: bool = Field(True, description="serve starts the milter")
+    milter_host: str = Field("127.0.0.1", description="milter bind address")
+    milter_port: int = Field(11332, ge=0, le=65535, description="milter port")
+    quarantine_retention_days: float = Field(
+        30.0, gt=0, description="quarantined messages older than this are deleted"
+    )
+    online_learning: bool = Field(
+        True, description="combine the shipped model with one learned from local feedback"
+    )
+    online_model_path: Path | None = Field(
+        None, description="online model file; default data_dir/online-model.npz"
+    )
 
     @field_validator("environment")
     @classmethod
@@ -71,6 +106,22 @@ class Settings(BaseSettings):
         if value not in {"local", "test", "production"}:
             raise ValueError(f"environment must be local, test or production, not {value!r}")
         return value
+
+    @field_validator("next_hop")
+    @classmethod
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"next_hop must be host:port (e.g. 127.0.0.1:10025), not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        return self
 
     @model_validator(mode="after")
     def _no_unknown_environment_variables(self) -> Settings:
@@ -93,6 +144,17 @@ class Settings(BaseSettings):
     @property
     def resolved_model_path(self) -> Path:
         return self.model_path or SHIPPED_MODEL_DIR / "inbound"
+
+    @property
+    def next_hop_address(self) -> tuple[str, int] | None:
+        if self.next_hop is None:
+            return None
+        host, _, port = self.next_hop.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def resolved_online_model_path(self) -> Path:
+        return self.online_model_path or self.data_dir / "online-model.npz"
 
     @classmethod
     def settings_customise_sources(
