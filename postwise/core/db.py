@@ -65,6 +65,32 @@ class EventRecord(Base):
     )
 
 
+class QuarantineRecord(Base):
+    """A quarantined message: its verdict and envelope; the bytes live on disk, addressed by
+    ``message_sha256`` (see :mod:`postwise.inbound.quarantine`)."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    message_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mail_from: Mapped[str] = mapped_column(String(512))
+    rcpt_to: Mapped[list[str]] = mapped_column(JSON)
+    client_ip: Mapped[str] = mapped_column(String(64))
+    helo: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(998))
+    action: Mapped[str] = mapped_column(String(16))
+    message_class: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(512))
+    verdict: Mapped[dict[str, Any]] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(16))
+    mta_queue_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
 def _alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -1,0 +1,95 @@
+"""From a verdict to what a mail server does with the message: the one place the SMTP gateway
+and the milter share, so both act alike on the same verdict.
+
+=============  =========================================================================
+verdict        what the gateway / milter does
+=============  =========================================================================
+no_action      deliver, with ``X-Postwise-*`` headers added
+add_header     deliver, with the headers (``X-Postwise-Action: add_header`` marks it)
+quarantine     keep it out of the mailbox: the gateway's quarantine store, the MTA's hold
+reject         refuse it in the session with ``550 5.7.1`` and the reason
+=============  =========================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from postwise.core.types import Verdict
+
+Disposition = Literal["deliver", "quarantine", "reject"]
+
+_DISPOSITIONS: dict[str, Disposition] = {
+    "no_action": "deliver",
+    "add_header": "deliver",
+    "quarantine": "quarantine",
+    "reject": "reject",
+}
+# An SMTP reply line is at most 512 octets; the reason is cut well before that.
+_MAX_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one message, and the words to do it with."""
+
+    disposition: Disposition
+    verdict: Verdict
+    headers: tuple[tuple[str, str], ...]
+    reason: str
+
+    @property
+    def reject_reply(self) -> str:
+        """The in-session refusal: ``550 5.7.1`` and the reason."""
+        return f"550 5.7.1 {self.reason}"
+
+
+def verdict_reason(verdict: Verdict, top: int = 3) -> str:
+    """A one-line, ASCII reason: the class, the score and the symbols that weighed most."""
+    weighty = [s for s in verdict.symbols if s.score > 0][:top]
+    named = ", ".join(f"{s.name}({s.score:+.1f})" for s in weighty) or "no positive symbols"
+    reason = f"message judged {verdict.message_class} (score {verdict.score:.1f}: {named})"
+    reason = reason.encode("ascii", "replace").decode("ascii")
+    return reason[:_MAX_REASON]
+
+
+def postwise_headers(verdict: Verdict) -> tuple[tuple[str, str], ...]:
+    """The headers added to every delivered or quarantined message."""
+    symbols = ", ".join(f"{s.name}={s.score:.2f}" for s in verdict.symbols if s.score)
+    return (
+        ("X-Postwise-Score", f"{verdict.score:.2f}"),
+        ("X-Postwise-Action", verdict.action),
+        ("X-Postwise-Class", verdict.message_class),
+        ("X-Postwise-Symbols", symbols or "none"),
+    )
+
+
+def decide(verdict: Verdict) -> Decision:
+    """The decision for ``verdict`` (a pure function of it)."""
+    return Decision(
+        disposition=_DISPOSITIONS[verdict.action],
+        verdict=verdict,
+        headers=postwise_headers(verdict),
+        reason=verdict_reason(verdict),
+    )
+
+
+def fold_header(name: str, value: str, width: int = 78) -> bytes:
+    """``Name: value`` folded at spaces so no line passes ``width``, CRLF-terminated."""
+    words = value.split(" ")
+    lines: list[str] = []
+    current = f"{name}:"
+    for word in words:
+        if len(current) + 1 + len(word) > width and current.strip():
+            lines.append(current)
+            current = "\t" + word
+        else:
+            current = f"{current} {word}"
+    lines.append(current)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii", "replace")
+
+
+def with_headers(raw: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
+    """``raw`` with ``headers`` prepended (the MTA convention for trace and filter headers)."""
+    return b"".join(fold_header(name, value) for name, value in headers) + raw
