@@ -27,6 +27,8 @@ train_app = typer.Typer(help="Train models from a data folder.", no_args_is_help
 eval_app = typer.Typer(help="Measure models and policy on labelled data.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
+quarantine_app = typer.Typer(help="Messages the gateway kept out of the mailbox.")
+app.add_typer(quarantine_app, name="quarantine", no_args_is_help=True)
 
 err = Console(stderr=True)
 
@@ -249,26 +251,149 @@ def eval_inbound_command(
 
 @app.command()
 def serve(
-    host: str = typer.Option(None, help="bind address (default: the api_host setting)"),
-    port: int = typer.Option(None, help="port (default: the api_port setting, 8025)"),
+    host: str = typer.Option(None, help="API bind address (default: the api_host setting)"),
+    port: int = typer.Option(None, help="API port (default: the api_port setting, 8025)"),
 ) -> None:
-    """Run the main job: the scan API (FastAPI) on loopback, SQLite in the data folder."""
-    import uvicorn
+    """Run the main job on loopback: the scan API (8025), the SMTP gateway (2525) and the
+    milter (11332), with SQLite, the spool and the quarantine in the data folder."""
+    import asyncio
 
-    from postwise.api.app import create_app
+    from postwise.services import run_services
 
     settings = get_settings()
     try:
-        application = create_app(settings)
+        asyncio.run(run_services(settings, host or settings.api_host, port or settings.api_port))
     except PostwiseError as error:
         _fail(error)
-        return
-    uvicorn.run(
-        application,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_level="info",
+    except OSError as error:  # a port in use, an unwritable data folder
+        _fail(error)
+
+
+def _quarantine_store() -> Any:
+    from postwise.core.db import open_database
+    from postwise.inbound.quarantine import QuarantineStore
+
+    settings = get_settings()
+    return QuarantineStore(
+        settings.data_dir / "quarantine", open_database(settings.resolved_database_url)
     )
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+    limit: int = typer.Option(100, min=1, help="at most this many, newest first"),
+) -> None:
+    """Quarantined messages, newest first."""
+    store = _quarantine_store()
+    entries = store.list(limit)
+    if as_json:
+        for entry in entries:
+            sys.stdout.write(json.dumps(entry.to_json()) + "\n")
+        return
+    table = Table(title=f"quarantine: {store.count()} message(s)")
+    for column in ("id", "received", "from", "to", "subject", "class", "score", "origin"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(
+            entry.id,
+            entry.created_at.strftime("%Y-%m-%d %H:%M"),
+            entry.mail_from or "<>",
+            ", ".join(entry.rcpt_to),
+            entry.subject,
+            entry.message_class,
+            f"{entry.score:.1f}",
+            entry.origin,
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    entry_id: str = typer.Argument(..., help="id from `quarantine list`"),
+    raw: bool = typer.Option(False, "--raw", help="print the stored message instead"),
+) -> None:
+    """One quarantined message: its envelope and verdict (JSON), or the message itself."""
+    from postwise.inbound.quarantine import QuarantineError
+
+    store = _quarantine_store()
+    try:
+        entry = store.get(entry_id)
+        if raw:
+            sys.stdout.buffer.write(store.raw(entry))
+            return
+    except QuarantineError as error:
+        _fail(error)
+        return
+    print(json.dumps({**entry.to_json(), "verdict": entry.verdict}, indent=2))
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    entry_ids: list[str] = typer.Argument(..., help="ids from `quarantine list`"),
+) -> None:
+    """Relay messages to the next hop (or the local Maildir) and learn them as ham."""
+    import asyncio
+
+    from postwise.inbound.quarantine import QuarantineError, release
+    from postwise.inbound.scanner import Scanner
+    from postwise.services import destination_for
+
+    settings = get_settings()
+    store = _quarantine_store()
+    scanner = Scanner.from_settings(settings) if settings.online_learning else None
+
+    def learn_ham(message: bytes) -> object:
+        return scanner.learn(message, "ham") if scanner is not None else None
+
+    async def release_all() -> int:
+        destination = destination_for(settings)
+        failures = 0
+        try:
+            for entry_id in entry_ids:
+                try:
+                    entry, delivery = await release(store, entry_id, destination, learn_ham)
+                except QuarantineError as error:
+                    err.print(f"[red]error:[/red] {error}")
+                    failures += 1
+                    continue
+                print(f"released {entry.id} to {destination.description}: {delivery.reply}")
+        finally:
+            await destination.close()
+        return failures
+
+    if asyncio.run(release_all()):
+        raise typer.Exit(1)
+
+
+@quarantine_app.command("delete")
+def quarantine_delete(
+    entry_ids: list[str] = typer.Argument(..., help="ids from `quarantine list`"),
+) -> None:
+    """Delete quarantined messages."""
+    from postwise.inbound.quarantine import QuarantineError
+
+    store = _quarantine_store()
+    failures = 0
+    for entry_id in entry_ids:
+        try:
+            store.remove(entry_id)
+        except QuarantineError as error:
+            err.print(f"[red]error:[/red] {error}")
+            failures += 1
+            continue
+        print(f"deleted {entry_id}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@quarantine_app.command("expire")
+def quarantine_expire() -> None:
+    """Delete messages older than the quarantine_retention_days setting (serve does this
+    hourly)."""
+    settings = get_settings()
+    count = _quarantine_store().expire(settings.quarantine_retention_days)
+    print(f"expired {count} message(s) older than {settings.quarantine_retention_days:g} days")
 
 
 def main() -> None:

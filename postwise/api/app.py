@@ -5,26 +5,32 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from postwise import __version__
-from postwise.api.routes import health, scan
-from postwise.core.db import open_database
+from postwise.api.routes import health, quarantine, scan
 from postwise.core.settings import Settings, get_settings
 from postwise.inbound.scanner import Scanner
+from postwise.services import InboundServices
 
 
-def create_app(settings: Settings | None = None, scanner: Scanner | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    scanner: Scanner | None = None,
+    services: InboundServices | None = None,
+) -> FastAPI:
     """Build the app: loads the scanner (model and policy) and opens the database up front, so
-    a broken model or policy stops the server at start rather than at the first request."""
+    a broken model or policy stops the server at start rather than at the first request.
+    ``services`` shares the scanner, database and quarantine of a running gateway."""
     settings = settings or get_settings()
+    services = services or InboundServices.from_settings(settings, scanner)
     app = FastAPI(
         title="Postwise",
         version=__version__,
         description="Scan mail for spam and phishing; more subsystems join as they land.",
     )
     app.state.settings = settings
-    app.state.scanner = scanner or Scanner.from_settings(settings)
-    app.state.engine = (
-        open_database(settings.resolved_database_url) if settings.store_verdicts else None
-    )
+    app.state.services = services
+    app.state.scanner = services.scanner
+    app.state.engine = services.engine if settings.store_verdicts else None
     app.include_router(health.router)
     app.include_router(scan.router)
+    app.include_router(quarantine.router)
     return app

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 
 from postwise.core.settings import Settings
 from postwise.inbound.scanner import Scanner
+from postwise.services import InboundServices
 
 
 def get_scanner(request: Request) -> Scanner:
@@ -22,3 +23,8 @@ def get_engine(request: Request) -> Engine | None:
 def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_services(request: Request) -> InboundServices:
+    services: InboundServices = request.app.state.services
+    return services

@@ -93,3 +93,23 @@ def fold_header(name: str, value: str, width: int = 78) -> bytes:
 def with_headers(raw: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
     """``raw`` with ``headers`` prepended (the MTA convention for trace and filter headers)."""
     return b"".join(fold_header(name, value) for name, value in headers) + raw
+
+
+def without_postwise_headers(raw: bytes) -> bytes:
+    """``raw`` without the ``X-Postwise-*`` headers a gateway put on top (for learning from a
+    released message as its sender wrote it)."""
+    lines = raw.split(b"\r\n")
+    index = 0
+    while index < len(lines) and (
+        lines[index][:11].lower() == b"x-postwise-"
+        or (index > 0 and lines[index][:1] in (b" ", b"\t") and _is_postwise(lines, index))
+    ):
+        index += 1
+    return b"\r\n".join(lines[index:])
+
+
+def _is_postwise(lines: list[bytes], index: int) -> bool:
+    """Whether the continuation line at ``index`` belongs to an X-Postwise-* header."""
+    while index > 0 and lines[index][:1] in (b" ", b"\t"):
+        index -= 1
+    return lines[index][:11].lower() == b"x-postwise-"

@@ -12,7 +12,9 @@ released with the MTA (``postsuper -H``), not by Postwise.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.header import decode_header, make_header
@@ -31,6 +33,7 @@ from postwise.core.errors import PostwiseError
 from postwise.core.events import append_event
 from postwise.core.types import Verdict
 from postwise.inbound.checks.base import Envelope
+from postwise.inbound.relay import Delivery, Destination
 
 
 class QuarantineError(PostwiseError):
@@ -247,3 +250,35 @@ class QuarantineStore:
             except QuarantineError:  # removed meanwhile by another process
                 continue
         return len(old)
+
+
+async def release(
+    store: QuarantineStore,
+    entry_id: str,
+    destination: Destination,
+    learn_ham: Callable[[bytes], object] | None = None,
+) -> tuple[QuarantineEntry, Delivery]:
+    """Hand a quarantined message to ``destination`` (the next hop, or the local Maildir); once
+    it is taken, remove it from the quarantine and, with ``learn_ham``, learn it as ham (a
+    release is the operator saying the verdict was wrong). Raises QuarantineError when the
+    entry does not exist, is held by the MTA, or the destination refuses (it then stays)."""
+    entry = await asyncio.to_thread(store.get, entry_id)
+    if entry.origin == "milter":
+        raise QuarantineError(
+            f"{entry.id}: held in the MTA's hold queue (queue id {entry.mta_queue_id}); "
+            f"release it there (Postfix: postsuper -H {entry.mta_queue_id}), then "
+            f"`postwise quarantine delete {entry.id}`"
+        )
+    raw = await asyncio.to_thread(store.raw, entry)
+    delivery = await destination.deliver(raw, entry.mail_from, entry.rcpt_to)
+    if not delivery.ok:
+        raise QuarantineError(
+            f"{entry.id}: {destination.description} did not take it ({delivery.reply}); "
+            "it stays in the quarantine"
+        )
+    await asyncio.to_thread(store.remove, entry.id, "quarantine.released")
+    if learn_ham is not None:
+        from postwise.inbound.decision import without_postwise_headers
+
+        await asyncio.to_thread(learn_ham, without_postwise_headers(raw))
+    return entry, delivery

@@ -1,0 +1,359 @@
+"""The SMTP gateway: an SMTP server (aiosmtpd) in the mail path, in front of a next hop.
+
+For each message, in this order:
+
+1. refused in-session when it breaks the protocol: bare ``<LF>`` or ``<CR>`` (the way SMTP
+   smuggling is attempted; answered ``554 5.5.2``), over the SIZE limit (``552``), too many
+   recipients (``452``), over-long lines (``500``);
+2. written durably to the spool (:mod:`postwise.inbound.spool`);
+3. judged by the inbound pipeline, off the event loop;
+4. relayed to the next hop with ``X-Postwise-*`` headers (or written to the local Maildir),
+   quarantined, or refused with ``550 5.7.1`` and the reason;
+5. removed from the spool, and only then answered.
+
+``250`` therefore always means relayed, quarantined or stored. A next hop that is down or
+answers ``4xx`` gets the client ``451``; one that answers ``5xx`` has its reply passed back.
+Messages left in the spool by a crash are finished by :meth:`Gateway.resume` on the next start.
+
+The client address the checks see is the socket peer, or the address from a PROXY protocol
+header (``smtp_proxy_protocol``), or from ``XCLIENT`` / ``XFORWARD`` sent by a trusted
+forwarder (``smtp_trusted_forwarders``: the Postfix in front of us, an nginx proxy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import secrets
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+
+from postwise.core.errors import MessageTooLarge
+from postwise.inbound.checks.base import Envelope
+from postwise.inbound.decision import with_headers
+from postwise.inbound.pipeline import InboundPipeline
+from postwise.inbound.relay import Delivery, Destination
+from postwise.inbound.spool import Spool, SpooledMessage
+
+log = structlog.get_logger("postwise.gateway")
+
+_FORWARDED_ATTRIBUTES = frozenset({"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"})
+_XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
+
+
+def _xtext_decode(value: str) -> str:
+    return _XTEXT.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
+def has_bare_line_ending(raw: bytes) -> bool:
+    """True when ``raw`` holds a ``<LF>`` not after ``<CR>`` or a ``<CR>`` not before ``<LF>``."""
+    crlf = raw.count(b"\r\n")
+    return raw.count(b"\n") != crlf or raw.count(b"\r") != crlf
+
+
+def _normal_address(address: str | None) -> str:
+    """The envelope address without brackets; the null sender ``<>`` is the empty string."""
+    if not address or address == "<>":
+        return ""
+    return address
+
+
+@dataclass(frozen=True)
+class GatewayLimits:
+    max_message_bytes: int
+    max_recipients: int
+    timeout: float
+    proxy_protocol: bool
+    trusted_forwarders: frozenset[str]
+
+
+class GatewaySMTP(SMTP):
+    """aiosmtpd's protocol plus PIPELINING (advertised; commands are read in order anyway),
+    ``XCLIENT`` and ``XFORWARD`` for trusted forwarders."""
+
+    def __init__(self, handler: GatewayHandler, trusted: frozenset[str], **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.trusted = trusted
+        self.xclient: dict[str, str] = {}  # for the rest of the connection
+        self.xforward: dict[str, str] = {}  # for the current transaction
+
+    def direct_peer_ip(self) -> str:
+        peer = self.session.peer if self.session else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else ""
+
+    def is_trusted(self) -> bool:
+        return self.direct_peer_ip() in self.trusted
+
+    def client_ip(self) -> str:
+        """The address the checks see: XCLIENT/XFORWARD, else PROXY, else the socket peer."""
+        for forwarded in (self.xforward, self.xclient):
+            if forwarded.get("ADDR"):
+                return forwarded["ADDR"]
+        proxy = self.session.proxy_data if self.session else None
+        if proxy and proxy.src_addr is not None:
+            return str(proxy.src_addr)
+        return self.direct_peer_ip()
+
+    def client_helo(self) -> str:
+        for forwarded in (self.xforward, self.xclient):
+            if forwarded.get("HELO"):
+                return forwarded["HELO"]
+        return (self.session.host_name if self.session else "") or ""
+
+    def _parse_forwarded(self, arg: str | None) -> dict[str, str] | str:
+        """Attributes of an XCLIENT/XFORWARD line, or the error reply."""
+        if not arg:
+            return "501 5.5.4 Syntax: attribute=value ..."
+        attributes: dict[str, str] = {}
+        for item in arg.split():
+            name, equals, value = item.partition("=")
+            name = name.upper()
+            if not equals or name not in _FORWARDED_ATTRIBUTES:
+                return f"501 5.5.4 Bad attribute {name!r}; known: {sorted(_FORWARDED_ATTRIBUTES)}"
+            value = _xtext_decode(value)
+            if value.upper() in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
+                value = ""
+            if name == "ADDR" and value:
+                address = value[5:] if value.upper().startswith("IPV6:") else value
+                try:
+                    value = str(ipaddress.ip_address(address))
+                except ValueError:
+                    return f"501 5.5.4 Bad ADDR {value!r}: not an IP address"
+            attributes[name] = value[:255]
+        return attributes
+
+    async def smtp_XCLIENT(self, arg: str | None) -> None:
+        if not self.is_trusted():
+            await self.push("550 5.7.0 XCLIENT not permitted from this address")
+            return
+        if self.envelope is not None and self.envelope.mail_from:
+            await self.push("503 5.5.1 XCLIENT not permitted inside a mail transaction")
+            return
+        parsed = self._parse_forwarded(arg)
+        if isinstance(parsed, str):
+            await self.push(parsed)
+            return
+        self.xclient.update(parsed)
+        # XCLIENT starts a new session as the named client: greeting again, EHLO again.
+        self._set_rset_state()  # type: ignore[no-untyped-call]
+        if self.session is not None:
+            self.session.host_name = None
+            self.session.extended_smtp = False
+        await self.push(f"220 {self.hostname} ESMTP Postwise")
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        if not self.is_trusted():
+            await self.push("550 5.7.0 XFORWARD not permitted from this address")
+            return
+        parsed = self._parse_forwarded(arg)
+        if isinstance(parsed, str):
+            await self.push(parsed)
+            return
+        self.xforward.update(parsed)
+        await self.push("250 2.0.0 Ok")
+
+
+class GatewayHandler:
+    """The aiosmtpd handler: translates SMTP into calls of the pipeline and back."""
+
+    def __init__(
+        self,
+        pipeline: InboundPipeline,
+        spool: Spool,
+        destination: Destination,
+        limits: GatewayLimits,
+        hostname: str,
+    ) -> None:
+        self.pipeline = pipeline
+        self.spool = spool
+        self.destination = destination
+        self.limits = limits
+        self.hostname = hostname
+        self.in_flight: set[str] = set()
+
+    async def handle_EHLO(
+        self,
+        server: GatewaySMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        if server.is_trusted():
+            extra += ["250-XCLIENT NAME ADDR PROTO HELO", "250-XFORWARD NAME ADDR PROTO HELO"]
+        # Drop AUTH: the gateway does not authenticate submitters.
+        kept = [r for r in responses[:-1] if not r.startswith("250-AUTH")]
+        return kept + extra + responses[-1:]
+
+    async def handle_PROXY(
+        self, server: GatewaySMTP, session: Session, envelope: SmtpEnvelope, proxy_data: Any
+    ) -> bool:
+        return bool(proxy_data and proxy_data.valid)
+
+    async def handle_RCPT(
+        self,
+        server: GatewaySMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.limits.max_recipients:
+            return f"452 4.5.3 Too many recipients (at most {self.limits.max_recipients})"
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            return "553 5.1.3 Recipient address must be local-part@domain"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(
+        self, server: GatewaySMTP, session: Session, envelope: SmtpEnvelope
+    ) -> str:
+        raw = envelope.original_content or b""
+        if has_bare_line_ending(raw):
+            return "554 5.5.2 Bare <LF> or <CR> in message data; SMTP requires <CR><LF> lines"
+        smtp_envelope = Envelope(
+            mail_from=_normal_address(envelope.mail_from),
+            rcpt_to=tuple(envelope.rcpt_tos),
+            client_ip=server.client_ip(),
+            helo=server.client_helo(),
+        )
+        server.xforward.clear()
+        raw = self._received_header(server, smtp_envelope, session) + raw
+        try:
+            spooled = await asyncio.to_thread(self.spool.put, raw, smtp_envelope)
+        except OSError as error:
+            log.error("spool_write_failed", error=str(error))
+            return "451 4.3.0 Cannot spool the message now; try again later"
+        reply = await self.finish(spooled)
+        return reply
+
+    def _received_header(self, server: GatewaySMTP, envelope: Envelope, session: Session) -> bytes:
+        protocol = "ESMTPS" if session.ssl else ("ESMTP" if session.extended_smtp else "SMTP")
+        helo = envelope.helo.encode("ascii", "replace").decode("ascii")[:100] or "unknown"
+        queue_id = secrets.token_hex(5).upper()
+        value = (
+            f"from {helo} ([{envelope.client_ip}]) by {self.hostname} (Postwise) with "
+            f"{protocol} id {queue_id}; {format_datetime(datetime.now(UTC))}"
+        )
+        return f"Received: {value}\r\n".encode("ascii", "replace")
+
+    async def finish(self, spooled: SpooledMessage, resuming: bool = False) -> str:
+        """Judge and hand on one spooled message; returns the SMTP reply for it. The spool file
+        goes once the message is relayed, stored, quarantined or refused. On a temporary
+        failure it goes too in a session (the client keeps the message after our 4xx), but
+        stays when ``resuming`` (no client holds it any more)."""
+        self.in_flight.add(spooled.spool_id)
+        try:
+            reply = await self._finish(spooled)
+            if not (resuming and reply.startswith("4")):
+                await asyncio.to_thread(self.spool.done, spooled)
+            return reply
+        finally:
+            self.in_flight.discard(spooled.spool_id)
+
+    async def _finish(self, spooled: SpooledMessage) -> str:
+        envelope = spooled.envelope
+        try:
+            decision = await self.pipeline.judge(spooled.raw, envelope, source="gateway")
+        except MessageTooLarge as error:
+            return f"552 5.3.4 {error}"
+        except Exception as error:  # the client keeps the mail and retries
+            log.exception("scan_failed", spool_id=spooled.spool_id)
+            return f"451 4.3.0 Cannot scan the message now ({type(error).__name__}); try later"
+        if decision.disposition == "reject":
+            return decision.reject_reply
+        marked = with_headers(spooled.raw, decision.headers)
+        if decision.disposition == "quarantine":
+            try:
+                entry = await self.pipeline.hold(marked, decision, envelope, origin="gateway")
+            except OSError as error:
+                log.error("quarantine_write_failed", error=str(error))
+                return "451 4.3.0 Cannot quarantine the message now; try again later"
+            return f"250 2.0.0 Ok: quarantined as {entry.id}"
+        delivery = await self.destination.deliver(marked, envelope.mail_from, envelope.rcpt_to)
+        return self._reply_for(delivery)
+
+    def _reply_for(self, delivery: Delivery) -> str:
+        if delivery.ok:
+            if delivery.refused:
+                log.warning("partly_refused", refused=delivery.refused)
+            return f"250 2.0.0 Ok: relayed ({delivery.reply[:200]})"
+        if delivery.status == "permanent":
+            code = delivery.reply[:3] if delivery.reply[:1] == "5" else "550"
+            return f"{code} 5.0.0 Next hop refused: {delivery.reply[:300]}"
+        return f"451 4.4.1 Next hop unavailable; try again later ({delivery.reply[:200]})"
+
+
+class Gateway:
+    """The SMTP gateway server: :meth:`start` binds and resumes the spool; :meth:`close` stops."""
+
+    def __init__(
+        self,
+        pipeline: InboundPipeline,
+        spool: Spool,
+        destination: Destination,
+        limits: GatewayLimits,
+        hostname: str,
+        tls_context: ssl.SSLContext | None,
+    ) -> None:
+        self.handler = GatewayHandler(pipeline, spool, destination, limits, hostname)
+        self.spool = spool
+        self.destination = destination
+        self.limits = limits
+        self.hostname = hostname
+        self.tls_context = tls_context
+        self.server: asyncio.Server | None = None
+
+    def _protocol(self) -> GatewaySMTP:
+        return GatewaySMTP(
+            self.handler,
+            self.limits.trusted_forwarders,
+            data_size_limit=self.limits.max_message_bytes,
+            enable_SMTPUTF8=True,
+            hostname=self.hostname,
+            ident="ESMTP Postwise",
+            tls_context=self.tls_context,
+            timeout=self.limits.timeout,
+            proxy_protocol_timeout=10.0 if self.limits.proxy_protocol else None,
+            loop=asyncio.get_running_loop(),
+        )
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the bound port (0 = any free). What a previous run left in the
+        spool is finished by :meth:`resume`, which the caller runs (at start, then
+        periodically) so that a next hop that is down does not delay listening."""
+        self.server = await asyncio.get_running_loop().create_server(
+            self._protocol, host=host, port=port, reuse_address=True
+        )
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def resume(self) -> int:
+        """Finish every message a previous run left in the spool (not those sessions are
+        handling now); returns how many were finished. Ones the next hop cannot take now stay
+        for the next call."""
+        finished = 0
+        for spooled in list(self.spool.pending()):
+            if spooled.spool_id in self.handler.in_flight:
+                continue
+            reply = await self.handler.finish(spooled, resuming=True)
+            log.info("spool_resumed", spool_id=spooled.spool_id, reply=reply)
+            if not reply.startswith("4"):
+                finished += 1
+        return finished
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        await self.destination.close()

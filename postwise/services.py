@@ -1,0 +1,155 @@
+"""The main job: the scan API, the SMTP gateway and the milter in one process and one event
+loop, sharing one scanner (so feedback learned through any of them applies to all), one
+database and one quarantine.
+
+Housekeeping runs beside them: messages a crash left in the spool, or that the next hop could
+not take at start, are retried every ``_RETRY_SECONDS``; quarantine retention is applied hourly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import structlog
+import uvicorn
+from sqlalchemy.engine import Engine
+
+from postwise.core.db import open_database
+from postwise.core.settings import Settings
+from postwise.inbound.gateway import Gateway, GatewayLimits
+from postwise.inbound.pipeline import InboundPipeline
+from postwise.inbound.quarantine import QuarantineStore
+from postwise.inbound.relay import Destination, LocalMaildir, NextHop
+from postwise.inbound.scanner import Scanner
+from postwise.inbound.spool import Spool
+from postwise.inbound.tls import server_tls_context
+
+log = structlog.get_logger("postwise.services")
+
+_RETRY_SECONDS = 30.0
+_EXPIRE_SECONDS = 3600.0
+
+
+def destination_for(settings: Settings) -> Destination:
+    """The next hop when one is configured, else the Maildir in the data folder."""
+    address = settings.next_hop_address
+    if address is not None:
+        return NextHop(address[0], address[1], settings.next_hop_timeout)
+    return LocalMaildir(settings.data_dir / "maildir")
+
+
+@dataclass
+class InboundServices:
+    """The shared parts every protocol layer uses, built once from the settings."""
+
+    settings: Settings
+    scanner: Scanner
+    engine: Engine
+    quarantine: QuarantineStore
+    pipeline: InboundPipeline
+    executor: ThreadPoolExecutor
+
+    @classmethod
+    def from_settings(cls, settings: Settings, scanner: Scanner | None = None) -> InboundServices:
+        """Load the model and policy and open the database. Raises PostwiseError subclasses
+        (bad model, policy or settings) before anything listens."""
+        scanner = scanner or Scanner.from_settings(settings)
+        engine = open_database(settings.resolved_database_url)
+        quarantine = QuarantineStore(settings.data_dir / "quarantine", engine)
+        executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="postwise-scan")
+        pipeline = InboundPipeline(
+            scanner, quarantine, engine if settings.store_verdicts else None, executor
+        )
+        return cls(settings, scanner, engine, quarantine, pipeline, executor)
+
+    def gateway(self) -> Gateway:
+        settings = self.settings
+        limits = GatewayLimits(
+            max_message_bytes=settings.max_message_bytes,
+            max_recipients=settings.smtp_max_recipients,
+            timeout=settings.smtp_timeout,
+            proxy_protocol=settings.smtp_proxy_protocol,
+            trusted_forwarders=frozenset(settings.smtp_trusted_forwarders),
+        )
+        return Gateway(
+            self.pipeline,
+            Spool(settings.data_dir / "spool"),
+            destination_for(settings),
+            limits,
+            settings.smtp_hostname,
+            server_tls_context(settings),
+        )
+
+    @property
+    def learn_ham(self) -> Callable[[bytes], object] | None:
+        """What releasing from quarantine teaches: the message is ham (None when online
+        learning is off)."""
+        if not self.settings.online_learning or self.scanner.model is None:
+            return None
+        return lambda raw: self.scanner.learn(raw, "ham")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
+
+
+async def _housekeeping(services: InboundServices, gateway: Gateway | None) -> None:
+    since_expiry = _EXPIRE_SECONDS
+    while True:
+        if gateway is not None:
+            try:
+                await gateway.resume()
+            except Exception:  # keep retrying; the spool keeps the mail
+                log.exception("spool_retry_failed")
+        if since_expiry >= _EXPIRE_SECONDS:
+            since_expiry = 0.0
+            try:
+                expired = await asyncio.to_thread(
+                    services.quarantine.expire, services.settings.quarantine_retention_days
+                )
+                if expired:
+                    log.info("quarantine_expired", count=expired)
+            except Exception:
+                log.exception("quarantine_expiry_failed")
+        await asyncio.sleep(_RETRY_SECONDS)
+        since_expiry += _RETRY_SECONDS
+
+
+async def run_services(settings: Settings, host: str, port: int) -> None:
+    """Run the API, the gateway and the milter until the API server is told to stop
+    (SIGINT / SIGTERM)."""
+    from postwise.api.app import create_app
+
+    services = InboundServices.from_settings(settings)
+    gateway = services.gateway() if settings.smtp_enabled else None
+    milter = None
+    if settings.milter_enabled:
+        from postwise.inbound.milter import MilterServer
+
+        milter = MilterServer(services.pipeline, settings.smtp_hostname)
+    try:
+        if gateway is not None:
+            smtp_port = await gateway.start(settings.smtp_host, settings.smtp_port)
+            log.info("smtp_gateway_listening", host=settings.smtp_host, port=smtp_port)
+        if milter is not None:
+            milter_port = await milter.start(settings.milter_host, settings.milter_port)
+            log.info("milter_listening", host=settings.milter_host, port=milter_port)
+        app = create_app(settings, services=services)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info")
+        housekeeping = asyncio.create_task(_housekeeping(services, gateway))
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+    finally:
+        if gateway is not None:
+            await gateway.close()
+        if milter is not None:
+            await milter.close()
+        services.close()
