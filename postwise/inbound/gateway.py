@@ -27,6 +27,7 @@ import ipaddress
 import re
 import secrets
 import ssl
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -37,6 +38,7 @@ from aiosmtpd.smtp import SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from postwise.core.errors import MessageTooLarge
+from postwise.core.events import append_event
 from postwise.inbound.checks.base import Envelope
 from postwise.inbound.decision import with_headers
 from postwise.inbound.pipeline import InboundPipeline
@@ -282,12 +284,46 @@ class GatewayHandler:
                 return "451 4.3.0 Cannot quarantine the message now; try again later"
             return f"250 2.0.0 Ok: quarantined as {entry.id}"
         delivery = await self.destination.deliver(marked, envelope.mail_from, envelope.rcpt_to)
+        if delivery.ok and delivery.refused:
+            await self._partly_refused(spooled, delivery)
         return self._reply_for(delivery)
+
+    async def _partly_refused(self, spooled: SpooledMessage, delivery: Delivery) -> None:
+        """The next hop took the message for some recipients and refused others. Those it
+        refused temporarily go back to the spool (retried until taken); permanent refusals are
+        recorded as ``relay.refused`` events (a bounce to the sender is the outbound side's)."""
+        temporary = tuple(r for r, reply in delivery.refused.items() if reply[:1] == "4")
+        permanent = {r: reply for r, reply in delivery.refused.items() if reply[:1] != "4"}
+        if temporary:
+            retry = Envelope(
+                spooled.envelope.mail_from,
+                temporary,
+                spooled.envelope.client_ip,
+                spooled.envelope.helo,
+            )
+            await asyncio.to_thread(self.spool.put, spooled.raw, retry)
+        log.warning(
+            "relay_partly_refused",
+            spool_id=spooled.spool_id,
+            retrying=list(temporary),
+            refused=permanent,
+        )
+        engine = self.pipeline.engine or self.pipeline.quarantine.engine
+        if permanent:
+            await asyncio.to_thread(
+                append_event,
+                engine,
+                f"relay.refused:{spooled.spool_id}",
+                "relay.refused",
+                {
+                    "spool_id": spooled.spool_id,
+                    "mail_from": spooled.envelope.mail_from,
+                    "refused": permanent,
+                },
+            )
 
     def _reply_for(self, delivery: Delivery) -> str:
         if delivery.ok:
-            if delivery.refused:
-                log.warning("partly_refused", refused=delivery.refused)
             return f"250 2.0.0 Ok: relayed ({delivery.reply[:200]})"
         if delivery.status == "permanent":
             code = delivery.reply[:3] if delivery.reply[:1] == "5" else "550"
@@ -314,9 +350,10 @@ class Gateway:
         self.hostname = hostname
         self.tls_context = tls_context
         self.server: asyncio.Server | None = None
+        self.sessions: weakref.WeakSet[GatewaySMTP] = weakref.WeakSet()
 
     def _protocol(self) -> GatewaySMTP:
-        return GatewaySMTP(
+        protocol = GatewaySMTP(
             self.handler,
             self.limits.trusted_forwarders,
             data_size_limit=self.limits.max_message_bytes,
@@ -328,6 +365,8 @@ class Gateway:
             proxy_protocol_timeout=10.0 if self.limits.proxy_protocol else None,
             loop=asyncio.get_running_loop(),
         )
+        self.sessions.add(protocol)
+        return protocol
 
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the bound port (0 = any free). What a previous run left in the
@@ -355,5 +394,9 @@ class Gateway:
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+            for session in list(self.sessions):
+                if session.transport is not None:
+                    session.transport.close()
+            await asyncio.sleep(0)
             await self.server.wait_closed()
         await self.destination.close()
