@@ -23,6 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from postwise.core.settings import Settings
 from postwise.inbound.gateway import Gateway
+from postwise.inbound.milter import MilterServer
 from postwise.inbound.scanner import Scanner
 from postwise.services import InboundServices
 
@@ -73,6 +74,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together while chosen)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 class Sink:
     """An aiosmtpd server on a free loopback port that records what it accepts."""
 
@@ -119,8 +132,11 @@ def gateway_settings(data_dir: Path, next_hop: str | None, **overrides: Any) -> 
 class RunningGateway:
     """The gateway serving in a thread of its own; ``port`` is where it listens."""
 
-    def __init__(self, settings: Settings, scanner: Scanner) -> None:
+    def __init__(self, settings: Settings, scanner: Scanner, milter: bool = False) -> None:
         self.settings = settings
+        self.with_milter = milter
+        self.milter: MilterServer | None = None
+        self.milter_port = 0
         self.services = InboundServices.from_settings(settings, scanner)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -141,6 +157,9 @@ class RunningGateway:
             return await self.gateway.start(self.settings.smtp_host, 0)
 
         self.port = self.call(start())
+        if self.with_milter:
+            self.milter = MilterServer(self.services.pipeline, self.settings.smtp_hostname)
+            self.milter_port = self.call(self.milter.start("127.0.0.1", 0))
         return self
 
     def resume(self) -> int:
@@ -148,6 +167,8 @@ class RunningGateway:
         return self.call(self.gateway.resume())
 
     def stop(self) -> None:
+        if self.milter is not None:
+            self.call(self.milter.close())
         if self.gateway is not None:
             self.call(self.gateway.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
