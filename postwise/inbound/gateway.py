@@ -14,6 +14,8 @@ For each message, in this order:
 ``250`` therefore always means relayed, quarantined or stored. A next hop that is down or
 answers ``4xx`` gets the client ``451``; one that answers ``5xx`` has its reply passed back.
 Messages left in the spool by a crash are finished by :meth:`Gateway.resume` on the next start.
+A client silent for ``smtp_timeout`` seconds is told ``421`` and disconnected; the timer stands
+still while the gateway, not the client, has the turn (scanning and relaying after DATA).
 
 The client address the checks see is the socket peer, or the address from a PROXY protocol
 header (``smtp_proxy_protocol``), or from ``XCLIENT`` / ``XFORWARD`` sent by a trusted
@@ -34,7 +36,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import structlog
-from aiosmtpd.smtp import SMTP, Session
+from aiosmtpd.smtp import MISSING, SMTP, Session
 from aiosmtpd.smtp import Envelope as SmtpEnvelope
 
 from postwise.core.errors import MessageTooLarge
@@ -47,6 +49,8 @@ from postwise.inbound.spool import Spool, SpooledMessage
 
 log = structlog.get_logger("postwise.gateway")
 
+# RFC 5321 section 4.5.3.1.3: a path is at most 256 octets with its angle brackets.
+MAX_ADDRESS_OCTETS = 254
 _FORWARDED_ATTRIBUTES = frozenset({"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"})
 _XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
 
@@ -59,6 +63,24 @@ def has_bare_line_ending(raw: bytes) -> bool:
     """True when ``raw`` holds a ``<LF>`` not after ``<CR>`` or a ``<CR>`` not before ``<LF>``."""
     crlf = raw.count(b"\r\n")
     return raw.count(b"\n") != crlf or raw.count(b"\r") != crlf
+
+
+def address_problem(address: str, smtputf8: bool) -> str | None:
+    """Why a MAIL or RCPT ``address`` cannot be taken, as the SMTP reply; None when it can.
+    (aiosmtpd checks the syntax; it lets through control characters, any length, and
+    non-ASCII, even undecodable, octets whether or not the client declared SMTPUTF8.)"""
+    if len(address.encode("utf-8", "surrogateescape")) > MAX_ADDRESS_OCTETS:
+        return f"553 5.1.3 Address longer than {MAX_ADDRESS_OCTETS} octets (RFC 5321 4.5.3.1)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in address):
+        return "553 5.1.3 Control character in address"
+    if not address.isascii():
+        if not smtputf8:
+            return "553 5.6.7 Non-ASCII address needs SMTPUTF8 on MAIL FROM (RFC 6531)"
+        try:
+            address.encode("utf-8")
+        except UnicodeEncodeError:
+            return "553 5.6.7 Address is not valid UTF-8"
+    return None
 
 
 def _normal_address(address: str | None) -> str:
@@ -86,6 +108,91 @@ class GatewaySMTP(SMTP):
         self.trusted = trusted
         self.xclient: dict[str, str] = {}  # for the rest of the connection
         self.xforward: dict[str, str] = {}  # for the current transaction
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd restarts its timer per command only, which cut off a long DATA transfer;
+        # smtp_timeout is for silence. (The PROXY header keeps its own shorter timer.)
+        if self.session is not None and (
+            self._proxy_timeout is None or self.session.proxy_data is not None
+        ):
+            self._reset_timeout()
+        super().data_received(data)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is None:  # closed meanwhile
+            return
+        # Say why before closing, as RFC 5321 section 4.5.3.2 and Postfix do.
+        if not self.transport.is_closing():
+            reply = f"421 4.4.2 {self.hostname} Error: timeout exceeded\r\n"
+            self.transport.write(reply.encode("ascii", "replace"))  # type: ignore[attr-defined]
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    def pause_timeout(self) -> None:
+        """Stop the idle timer while the gateway, not the client, has the turn (scanning and
+        relaying after DATA): closing then would make the client send the message again."""
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+
+    def resume_timeout(self) -> None:
+        if self.transport is not None:
+            self._reset_timeout()
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd reads "<a@example.org" (no closing bracket) as a@example.org.
+        if arg.lstrip().startswith("<") and ">" not in arg:
+            return None, None  # "553 5.1.3 Error: malformed address"
+        return super()._getaddr(arg)
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        """aiosmtpd's DATA with the message read into one buffer. aiosmtpd keeps a bytearray
+        per line (an empty line costs 60 bytes: 20 MB of them took 800 MB) and every fragment
+        of a line without <CR><LF>, with no limit. Past the size or line limit the rest is
+        read and dropped, then answered ``552`` or ``500``, as aiosmtpd does."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = bytearray()
+        size = 0
+        problem = ""
+        inside_long_line = False
+        while self.transport is not None:
+            try:
+                line = await self._reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as error:  # longer than the reader holds
+                await self._reader.readexactly(error.consumed)
+                problem = problem or "500 Line too long (see RFC5321 4.5.3.1.6)"
+                content, inside_long_line = bytearray(), True
+                continue
+            if inside_long_line:  # the end of that line
+                inside_long_line = False
+                continue
+            if line == b".\r\n":
+                break
+            size += len(line)
+            if problem:
+                continue
+            if self.data_size_limit and size > self.data_size_limit:
+                problem, content = "552 Error: Too much mail data", bytearray()
+            elif len(line) > self.line_length_limit:
+                problem, content = "500 Line too long (see RFC5321 4.5.3.1.6)", bytearray()
+            else:
+                content += line[1:] if line.startswith(b".") else line
+        if problem:
+            await self.push(problem)
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        self.envelope.original_content = self.envelope.content = bytes(content)
+        del content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
 
     def direct_peer_ip(self) -> str:
         peer = self.session.peer if self.session else None
@@ -180,6 +287,7 @@ class GatewayHandler:
         self.limits = limits
         self.hostname = hostname
         self.in_flight: set[str] = set()
+        self._unanswered: set[asyncio.Task[str]] = set()  # work whose client hung up
 
     async def handle_EHLO(
         self,
@@ -202,6 +310,21 @@ class GatewayHandler:
     ) -> bool:
         return bool(proxy_data and proxy_data.valid)
 
+    async def handle_MAIL(
+        self,
+        server: GatewaySMTP,
+        session: Session,
+        envelope: SmtpEnvelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        problem = address_problem(address, envelope.smtp_utf8)
+        if problem is not None:
+            return problem
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Ok"
+
     async def handle_RCPT(
         self,
         server: GatewaySMTP,
@@ -214,6 +337,9 @@ class GatewayHandler:
             return f"452 4.5.3 Too many recipients (at most {self.limits.max_recipients})"
         if "@" not in address or address.startswith("@") or address.endswith("@"):
             return "553 5.1.3 Recipient address must be local-part@domain"
+        problem = address_problem(address, envelope.smtp_utf8)
+        if problem is not None:
+            return problem
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Ok"
@@ -232,13 +358,31 @@ class GatewayHandler:
         )
         server.xforward.clear()
         raw = self._received_header(server, smtp_envelope, session) + raw
+        server.pause_timeout()
+        # A client hanging up after its final dot cancels this session, not the work: once
+        # spooled the message is ours, and a relay cut off midway would be sent twice.
+        work = asyncio.create_task(self._spool_and_finish(raw, smtp_envelope))
+        self._unanswered.add(work)
+        work.add_done_callback(self._unanswered.discard)
         try:
-            spooled = await asyncio.to_thread(self.spool.put, raw, smtp_envelope)
-        except OSError as error:
-            log.error("spool_write_failed", error=str(error))
-            return "451 4.3.0 Cannot spool the message now; try again later"
-        reply = await self.finish(spooled)
-        return reply
+            return await asyncio.shield(work)
+        finally:
+            server.resume_timeout()
+
+    async def _spool_and_finish(self, raw: bytes, envelope: Envelope) -> str:
+        # The id is in flight before its file exists, so resume() never takes a message a
+        # session is still handling (the next hop would get it twice).
+        spool_id = self.spool.new_id()
+        self.in_flight.add(spool_id)
+        try:
+            try:
+                spooled = await asyncio.to_thread(self.spool.put, raw, envelope, spool_id)
+            except OSError as error:
+                log.error("spool_write_failed", error=str(error))
+                return "451 4.3.0 Cannot spool the message now; try again later"
+            return await self.finish(spooled)
+        finally:
+            self.in_flight.discard(spool_id)
 
     def _received_header(self, server: GatewaySMTP, envelope: Envelope, session: Session) -> bytes:
         protocol = "ESMTPS" if session.ssl else ("ESMTP" if session.extended_smtp else "SMTP")
@@ -257,7 +401,11 @@ class GatewayHandler:
         stays when ``resuming`` (no client holds it any more)."""
         self.in_flight.add(spooled.spool_id)
         try:
-            reply = await self._finish(spooled)
+            try:
+                reply = await self._finish(spooled)
+            except Exception:  # unforeseen: keep the message rather than the 500 aiosmtpd sends
+                log.exception("finish_failed", spool_id=spooled.spool_id)
+                reply = "451 4.3.0 Cannot handle the message now; try again later"
             if not (resuming and reply.startswith("4")):
                 await asyncio.to_thread(self.spool.done, spooled)
             return reply
@@ -382,7 +530,9 @@ class Gateway:
         handling now); returns how many were finished. Ones the next hop cannot take now stay
         for the next call."""
         finished = 0
-        for spooled in list(self.spool.pending()):
+        # One file at a time, checked as it is read: a listing taken up front would hold
+        # messages that sessions finish meanwhile, and they would be relayed again.
+        for spooled in self.spool.pending():
             if spooled.spool_id in self.handler.in_flight:
                 continue
             reply = await self.handler.finish(spooled, resuming=True)

@@ -13,10 +13,11 @@ released with the MTA (``postsuper -H``), not by Postwise.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -77,7 +78,8 @@ class QuarantineEntry:
             verdict=row.verdict,
             origin=row.origin,
             mta_queue_id=row.mta_queue_id,
-            created_at=row.created_at,
+            # SQLite gives back naive datetimes (they are stored in UTC); PostgreSQL aware ones.
+            created_at=row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC),
         )
 
     @property
@@ -142,7 +144,9 @@ class QuarantineStore:
     ) -> QuarantineEntry:
         """Store ``raw`` with its verdict; durable when this returns. Raises OSError when the
         disk refuses (the caller must then not acknowledge the message)."""
-        sha = verdict.message_sha256
+        # Named by the stored bytes, not the verdict's hash of the scanned ones: the gateway
+        # stores them with its headers on top, and one name must always mean one content.
+        sha = hashlib.sha256(raw).hexdigest()
         target = self.path_of(sha)
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -203,10 +207,11 @@ class QuarantineStore:
             return QuarantineEntry.of(row)
 
     def raw(self, entry: QuarantineEntry) -> bytes:
-        """The stored bytes of ``entry``. Raises QuarantineError when the file is gone."""
+        """The stored bytes of ``entry``. Raises QuarantineError when the file is gone,
+        unreadable, or no longer holds the bytes its name is the hash of."""
         path = self.path_of(entry.message_sha256)
         try:
-            return path.read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             if entry.origin == "milter":
                 raise QuarantineError(
@@ -214,6 +219,16 @@ class QuarantineStore:
                     "its bytes are in the MTA's hold queue"
                 ) from None
             raise QuarantineError(f"{entry.id}: message file {path} is missing") from None
+        except OSError as error:
+            raise QuarantineError(
+                f"{entry.id}: cannot read message file {path}: {error.strerror or error}"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != entry.message_sha256:
+            raise QuarantineError(
+                f"{entry.id}: message file {path} is damaged (its SHA-256 no longer matches "
+                "its name); restore it from a backup, or delete the entry"
+            )
+        return data
 
     def remove(self, entry_id: str, event: str = "quarantine.deleted") -> QuarantineEntry:
         """Delete the entry (and its file when no other entry shares it); appends ``event``."""

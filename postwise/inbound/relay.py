@@ -84,7 +84,13 @@ class NextHop:
             client: aiosmtplib.SMTP | None = None
             try:
                 client = await self._connection()
-                refused, reply = await client.sendmail(mail_from, list(rcpt_to), raw)
+                options = await self._mail_options(client, raw, mail_from, rcpt_to)
+                refused, reply = await client.sendmail(
+                    mail_from, list(rcpt_to), raw, mail_options=options
+                )
+            except aiosmtplib.SMTPNotSupported as error:  # retrying cannot help (RFC 6531)
+                await self._reset(client)
+                return Delivery("permanent", f"553 5.6.7 next hop {self.description}: {error}")
             except aiosmtplib.SMTPRecipientsRefused as error:
                 replies = {r.recipient: _reply_of(r) for r in error.recipients}
                 permanent = all(r.code >= 500 for r in error.recipients)
@@ -104,6 +110,21 @@ class NextHop:
                 reply,
                 {rcpt: f"{r.code} {r.message}" for rcpt, r in refused.items()},
             )
+
+    async def _mail_options(
+        self, client: aiosmtplib.SMTP, raw: bytes, mail_from: str, rcpt_to: tuple[str, ...]
+    ) -> list[str]:
+        """SMTPUTF8 for non-ASCII addresses (aiosmtplib refuses them without it) and
+        BODY=8BITMIME for an 8-bit message when the next hop offers it."""
+        options = []
+        if not (mail_from + "".join(rcpt_to)).isascii():
+            options.append("SMTPUTF8")
+        if not raw.isascii():
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+            if client.supports_extension("8bitmime"):
+                options.append("BODY=8BITMIME")
+        return options
 
     async def _reset(self, client: aiosmtplib.SMTP | None) -> None:
         if client is None:

@@ -45,10 +45,16 @@ class Spool:
         for sub in (self.incoming, self.corrupt, self.staging):
             sub.mkdir(parents=True, exist_ok=True)
 
-    def put(self, raw: bytes, envelope: Envelope) -> SpooledMessage:
-        """Write one message durably; returns its handle. Raises OSError when the disk refuses."""
+    @staticmethod
+    def new_id() -> str:
+        """A fresh spool id; ids sort by age (milliseconds since the epoch, then random)."""
+        return f"{int(time.time() * 1000):013d}-{secrets.token_hex(6)}"
+
+    def put(self, raw: bytes, envelope: Envelope, spool_id: str | None = None) -> SpooledMessage:
+        """Write one message durably under ``spool_id`` (a fresh one when None); returns its
+        handle. Raises OSError when the disk refuses."""
         received_at = time.time()
-        spool_id = f"{int(received_at * 1000):013d}-{secrets.token_hex(6)}"
+        spool_id = spool_id or self.new_id()
         head = {
             "mail_from": envelope.mail_from,
             "rcpt_to": list(envelope.rcpt_to),
