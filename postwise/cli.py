@@ -200,6 +200,68 @@ def scan(
         raise typer.Exit(1)
 
 
+@app.command()
+def learn(
+    paths: list[Path] = typer.Argument(..., help=".eml files, folders, mbox files or Maildirs"),
+    label: str = typer.Option(
+        ..., "--as", metavar="ham|spam|phish", help="what these messages are: ham, spam or phish"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+) -> None:
+    """Teach the online model that messages are ham, spam or phish (feedback on verdicts).
+
+    The correction is saved after each message (POSTWISE_ONLINE_MODEL_PATH) and running
+    scanners pick it up at their next scan. Exit status 1 when any message could not be read."""
+    from postwise.core.types import CLASSES
+    from postwise.inbound.scanner import Scanner
+    from postwise.mail.sources import SourceProblem, iter_messages
+
+    if label not in CLASSES:
+        _fail(ValueError(f"--as takes ham, spam or phish, not {label!r}"))
+    try:
+        scanner = Scanner.from_settings()
+    except PostwiseError as error:
+        _fail(error)
+        return
+    if scanner.online is None:
+        _fail(ValueError("online learning is off: set POSTWISE_ONLINE_LEARNING=true to learn"))
+        return
+    rows: list[dict[str, Any]] = []
+    with _progress(err) as progress:
+        task = progress.add_task("learning", total=None, visible=not as_json)
+        for item in iter_messages(paths):
+            if isinstance(item, SourceProblem):
+                row: dict[str, Any] = {"id": item.name, "error": item.error}
+            else:
+                try:
+                    row = {"id": item.name, **scanner.learn(item.raw, label).to_json()}
+                except PostwiseError as error:
+                    row = {"id": item.name, "error": str(error)}
+            progress.advance(task)
+            if as_json:
+                sys.stdout.write(json.dumps(row) + "\n")
+            rows.append(row)
+    if not as_json:
+        table = Table(title=f"learned as {label}")
+        for column in ("message", f"p({label}) before", f"p({label}) after"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            if "error" in row:
+                table.add_row(row["id"], "[red]error[/red]", row["error"])
+            else:
+                before, after = row["before"][label], row["after"][label]
+                table.add_row(row["id"], f"{before:.3f}", f"{after:.3f}")
+        out = Console(soft_wrap=True)
+        out.print(table)
+        learned = sum(1 for row in rows if "error" not in row)
+        out.print(
+            f"{learned} of {len(rows)} learned; online model {scanner.online.version} "
+            f"({scanner.online.counts}) in {scanner.online.path}"
+        )
+    if any("error" in row for row in rows):
+        raise typer.Exit(1)
+
+
 @eval_app.command("inbound")
 def eval_inbound_command(
     data: Path = typer.Option(..., help="shared corpus folder, or a folder with ham/ spam/ phish/"),

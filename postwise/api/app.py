@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from postwise import __version__
-from postwise.api.routes import health, quarantine, scan
+from postwise.api.routes import health, learn, quarantine, scan
 from postwise.core.settings import Settings, get_settings
 from postwise.inbound.scanner import Scanner
 from postwise.services import InboundServices
@@ -33,4 +33,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(scan.router)
     app.include_router(quarantine.router)
+    app.include_router(learn.router)
     return app

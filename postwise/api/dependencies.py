@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from sqlalchemy.engine import Engine
 
 from postwise.core.settings import Settings
@@ -28,3 +28,18 @@ def get_app_settings(request: Request) -> Settings:
 def get_services(request: Request) -> InboundServices:
     services: InboundServices = request.app.state.services
     return services
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"message is {declared} bytes, over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"message is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,7 +10,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from postwise.core.db import EventRecord, VerdictRecord, open_database
+from postwise.core.db import MIGRATIONS_DIR, EventRecord, VerdictRecord, open_database
 from postwise.core.events import append_event, record_verdict
 from postwise.inbound.scanner import Scanner
 
@@ -25,12 +25,14 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 def test_open_database_creates_the_schema_through_alembic(tmp_path: Path, engine: Engine) -> None:
     assert (tmp_path / "nested" / "folder" / "postwise.sqlite3").is_file()
     tables = set(inspect(engine).get_table_names())
-    assert {"verdicts", "events", "alembic_version"} <= tables
+    assert {"verdicts", "events", "quarantine", "alembic_version"} <= tables
     with engine.connect() as connection:
         versions = (
             connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         )
-    assert versions == ["0001"]
+    assert versions == [
+        sorted(p.stem.split("_")[0] for p in (MIGRATIONS_DIR / "versions").glob("0*.py"))[-1]
+    ]
     columns = {c["name"] for c in inspect(engine).get_columns("verdicts")}
     assert {"message_sha256", "model_version", "policy_version", "symbols", "source"} <= columns
 

@@ -8,7 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
-from postwise.api.dependencies import get_app_settings, get_engine, get_scanner
+from postwise.api.dependencies import (
+    get_app_settings,
+    get_engine,
+    get_scanner,
+    read_limited_body,
+)
 from postwise.core.events import record_verdict
 from postwise.core.settings import Settings
 from postwise.inbound.scanner import Scanner
@@ -24,20 +29,6 @@ _SCAN_BODY = {
 }
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"message is {declared} bytes, over the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"message is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post("/scan", openapi_extra=_SCAN_BODY)
 async def scan_message(
     request: Request,
@@ -47,7 +38,7 @@ async def scan_message(
     settings: Settings = Depends(get_app_settings),
 ) -> dict[str, Any]:
     """Scan one message and return its verdict; the verdict is also stored with provenance."""
-    raw = await _read_limited(request, settings.max_message_bytes)
+    raw = await read_limited_body(request, settings.max_message_bytes)
     if not raw.strip():
         raise HTTPException(
             400,
