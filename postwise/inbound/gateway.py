@@ -33,7 +33,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, AnyStr
 
 import structlog
 from aiosmtpd.smtp import MISSING, SMTP, Session
@@ -53,6 +53,7 @@ log = structlog.get_logger("postwise.gateway")
 MAX_ADDRESS_OCTETS = 254
 _FORWARDED_ATTRIBUTES = frozenset({"NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"})
 _XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _xtext_decode(value: str) -> str:
@@ -136,6 +137,13 @@ class GatewaySMTP(SMTP):
     def resume_timeout(self) -> None:
         if self.transport is not None:
             self._reset_timeout()
+
+    async def push(self, status: AnyStr) -> None:
+        # aiosmtpd echoes an unknown command as received: a bare CR in it broke the reply line.
+        if isinstance(status, str) and _CONTROL.search(status):
+            await super().push(_CONTROL.sub("?", status))
+            return
+        await super().push(status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd reads "<a@example.org" (no closing bracket) as a@example.org.
