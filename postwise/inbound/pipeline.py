@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -29,14 +29,39 @@ class InboundPipeline:
     quarantine: QuarantineStore
     engine: Engine | None
     executor: ThreadPoolExecutor
+    scan_budget_bytes: int = 64 * 1024 * 1024
+    """Message bytes being scanned at once, at most (one message is always let through).
+    Parsing costs tens of times a message's size in memory, so this bounds the process's
+    memory however many large messages hostile clients send together."""
+    _scanning_bytes: int = field(default=0, init=False)
+    _budget_freed: asyncio.Condition | None = field(default=None, init=False)
+
+    async def _scan(self, raw: bytes, envelope: Envelope) -> Verdict:
+        if self._budget_freed is None:
+            self._budget_freed = asyncio.Condition()
+        freed = self._budget_freed
+        size = len(raw)
+        async with freed:
+            await freed.wait_for(
+                lambda: (
+                    self._scanning_bytes == 0
+                    or self._scanning_bytes + size <= self.scan_budget_bytes
+                )
+            )
+            self._scanning_bytes += size
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, self.scanner.scan, raw, None, envelope)
+        finally:
+            async with freed:
+                self._scanning_bytes -= size
+                freed.notify_all()
 
     async def judge(self, raw: bytes, envelope: Envelope, source: str) -> Decision:
         """Scan ``raw`` in a worker thread, record the verdict (``source``: gateway, milter)
         and return what to do. Raises MessageTooLarge over the size limit."""
         loop = asyncio.get_running_loop()
-        verdict: Verdict = await loop.run_in_executor(
-            self.executor, self.scanner.scan, raw, None, envelope
-        )
+        verdict = await self._scan(raw, envelope)
         if self.engine is not None:
             await loop.run_in_executor(self.executor, record_verdict, self.engine, verdict, source)
         return decide(verdict)
