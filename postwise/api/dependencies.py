@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import HTTPException, Request
 from sqlalchemy.engine import Engine
 
@@ -43,3 +45,14 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
             raise HTTPException(413, f"message is over the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def raw_message_body(description: str) -> dict[str, Any]:
+    """OpenAPI for a route whose body is one raw RFC 822 message."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            "description": description,
+        }
+    }

@@ -16,6 +16,7 @@ from postwise.api.dependencies import (
     get_app_settings,
     get_engine,
     get_scanner,
+    raw_message_body,
     read_limited_body,
 )
 from postwise.core.errors import ModelError
@@ -25,13 +26,9 @@ from postwise.inbound.scanner import Scanner
 
 router = APIRouter(prefix="/v1", tags=["learn"])
 
-_LEARN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The raw message the feedback is about (any Content-Type is accepted).",
-    }
-}
+_LEARN_BODY = raw_message_body(
+    "The raw message the feedback is about (any Content-Type is accepted)."
+)
 
 
 @router.post("/learn", openapi_extra=_LEARN_BODY)

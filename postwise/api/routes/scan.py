@@ -12,6 +12,7 @@ from postwise.api.dependencies import (
     get_app_settings,
     get_engine,
     get_scanner,
+    raw_message_body,
     read_limited_body,
 )
 from postwise.core.events import record_verdict
@@ -20,13 +21,9 @@ from postwise.inbound.scanner import Scanner
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 
-_SCAN_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The raw message, exactly as received (any Content-Type is accepted).",
-    }
-}
+_SCAN_BODY = raw_message_body(
+    "The raw message, exactly as received (any Content-Type is accepted)."
+)
 
 
 @router.post("/scan", openapi_extra=_SCAN_BODY)
