@@ -29,6 +29,12 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 quarantine_app = typer.Typer(help="Messages the gateway kept out of the mailbox.")
 app.add_typer(quarantine_app, name="quarantine", no_args_is_help=True)
+conformance_app = typer.Typer(help="Run the public SPF, DKIM and ARC test suites.")
+app.add_typer(conformance_app, name="conformance", no_args_is_help=True)
+dkim_app = typer.Typer(help="DKIM signing keys.")
+app.add_typer(dkim_app, name="dkim", no_args_is_help=True)
+domain_app = typer.Typer(help="A domain's mail DNS: audit it.")
+app.add_typer(domain_app, name="domain", no_args_is_help=True)
 
 err = Console(stderr=True)
 

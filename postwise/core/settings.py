@@ -10,7 +10,14 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +30,17 @@ from postwise.core.errors import SettingsError
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 SHIPPED_MODEL_DIR = PACKAGE_DIR / "models"
 SHIPPED_POLICY = PACKAGE_DIR / "conf" / "policy.toml"
+
+
+class DkimKey(BaseModel):
+    """One signing key: mail from ``domain`` is signed with ``selector`` and ``key_file``
+    (a PEM RSA or Ed25519 private key, as ``postwise dkim keygen`` writes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str
+    selector: str
+    key_file: Path
 
 
 def _config_file() -> Path | None:
@@ -98,6 +116,13 @@ class Settings(BaseSettings):
     )
     online_model_path: Path | None = Field(
         None, description="online model file; default data_dir/online-model.npz"
+    )
+    dns_servers: list[str] = Field(
+        [], description="DNS servers (host or host:port) for SPF/DKIM/DMARC/ARC; [] = system"
+    )
+    dns_timeout: float = Field(5.0, gt=0, description="seconds per DNS lookup, retries included")
+    dkim_keys: list[DkimKey] = Field(
+        [], description="DKIM/ARC signing keys: domain, selector and key_file (PEM) each"
     )
 
     @field_validator("environment")
