@@ -29,6 +29,8 @@ app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 quarantine_app = typer.Typer(help="Messages the gateway kept out of the mailbox.")
 app.add_typer(quarantine_app, name="quarantine", no_args_is_help=True)
+dmarc_app = typer.Typer(help="DMARC aggregate and failure reports, SMTP TLS reports.")
+app.add_typer(dmarc_app, name="dmarc", no_args_is_help=True)
 conformance_app = typer.Typer(help="Run the public SPF, DKIM and ARC test suites.")
 app.add_typer(conformance_app, name="conformance", no_args_is_help=True)
 dkim_app = typer.Typer(help="DKIM signing keys.")
@@ -462,6 +464,447 @@ def quarantine_expire() -> None:
     settings = get_settings()
     count = _quarantine_store().expire(settings.quarantine_retention_days)
     print(f"expired {count} message(s) older than {settings.quarantine_retention_days:g} days")
+
+
+def _dmarc_engine() -> Any:
+    from postwise.core.db import open_database
+
+    return open_database(get_settings().resolved_database_url)
+
+
+@dmarc_app.command("ingest")
+def dmarc_ingest(
+    paths: list[Path] = typer.Argument(
+        ..., help="report files (.xml, .gz, .zip, .json, .eml) or folders (walked)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
+) -> None:
+    """Store DMARC aggregate and failure reports and SMTP TLS reports, each once.
+
+    Every file is reported as stored, already stored or error (with the reason) and the batch
+    always goes on. Exit status 1 when any file could not be read as a report."""
+    from rich.text import Text
+
+    from postwise.ops.dmarc_store import ingest_paths
+
+    engine = _dmarc_engine()
+    out = Console(soft_wrap=True, highlight=False)
+    counts = {"stored": 0, "already stored": 0, "error": 0}
+    try:
+        for result in ingest_paths(engine, paths):
+            counts[result.status] += 1
+            if as_json:
+                sys.stdout.write(json.dumps(result.to_json()) + "\n")
+                sys.stdout.flush()
+            elif result.error is not None:
+                out.print(Text.assemble(("error", "red"), f": {result.error}"))
+            else:
+                for report in result.reports:
+                    note = "" if report.same_content else " (a different copy is stored; kept it)"
+                    status = (report.status, "green" if report.stored else "yellow")
+                    line = f": {result.source}: {report.description}{note}"
+                    out.print(Text.assemble(status, line))
+    finally:
+        engine.dispose()
+    if not as_json:
+        out.print(
+            f"{sum(counts.values())} file(s): {counts['stored']} stored, "
+            f"{counts['already stored']} already stored, {counts['error']} error(s)"
+        )
+    if counts["error"]:
+        raise typer.Exit(1)
+
+
+@dmarc_app.command("summary")
+def dmarc_summary(
+    domain: str = typer.Option(None, help="only this domain (policy or header-from domain)"),
+    since: str = typer.Option(None, metavar="YYYY-MM-DD", help="only reports from this day on"),
+    by: str = typer.Option("ip", metavar="ip|domain|day", help="group by source IP, domain, day"),
+    limit: int = typer.Option(50, min=0, help="at most this many groups (0: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """DMARC pass/fail, DKIM and SPF alignment and dispositions from the stored aggregate
+    reports, by source IP, header-from domain or day; with failure and TLS report counts."""
+    from datetime import date
+
+    from postwise.ops.dmarc_summary import GROUPINGS, summarize
+
+    grouping = next((g for g in GROUPINGS if g == by), None)
+    if grouping is None:
+        _fail(ValueError(f"--by takes ip, domain or day, not {by!r}"))
+        return
+    try:
+        since_day = date.fromisoformat(since) if since else None
+    except ValueError:
+        _fail(ValueError(f"--since takes a day as YYYY-MM-DD, not {since!r}"))
+        return
+    engine = _dmarc_engine()
+    try:
+        summary = summarize(
+            engine, by=grouping, domain=domain, since=since_day, limit=limit or None
+        )
+    finally:
+        engine.dispose()
+    if as_json:
+        print(json.dumps(summary.to_json()))
+        return
+    label = {"ip": "source IP", "domain": "header-from domain", "day": "day"}[grouping]
+    scope = [f"domain {summary.domain}"] if summary.domain else []
+    scope += [f"since {summary.since}"] if summary.since else []
+    if len(summary.rows) < summary.groups:
+        scope.append(f"top {len(summary.rows)} of {summary.groups}")
+    title = f"DMARC aggregate reports by {label}" + (f" ({', '.join(scope)})" if scope else "")
+    table = Table(title=title)
+    rows = [row.to_json() for row in summary.rows]
+    total = {**summary.totals.to_json(), "key": "total"}
+    width = max(len(str(row["key"])) for row in [*rows, total])
+    table.add_column(label, no_wrap=True, min_width=width)
+    for column in ("reports", "messages", "DMARC pass", "fail", "pass %", "DKIM %", "SPF %"):
+        table.add_column(column, justify="right")
+    for column in ("none", "quarantine", "reject"):
+        table.add_column(column, justify="right")
+
+    def percent(rate: float | None) -> str:
+        return "" if rate is None else f"{100 * rate:.1f}"
+
+    for index, row in enumerate([*rows, total]):
+        table.add_row(
+            str(row["key"]),
+            str(row["reports"]),
+            str(row["messages"]),
+            str(row["dmarc_pass"]),
+            str(row["dmarc_fail"]),
+            percent(row["dmarc_pass_rate"]),
+            percent(row["dkim_aligned_rate"]),
+            percent(row["spf_aligned_rate"]),
+            *(str(row["dispositions"].get(d, 0)) for d in ("none", "quarantine", "reject")),
+            end_section=index == len(rows) - 1,
+        )
+    console = Console(soft_wrap=True)
+    console.print(table)
+    console.print(
+        f"failure reports: {summary.failure_reports}; TLS reports: {summary.tls_reports} "
+        f"({summary.tls_successful_sessions} successful, {summary.tls_failed_sessions} failed "
+        "sessions)"
+    )
+
+
+@conformance_app.command("spf")
+def conformance_spf(
+    data: Path = typer.Option(
+        None, help="shared data folder holding spf/ (default: the corpus_dir setting's parent)"
+    ),
+    suite: list[str] = typer.Option(
+        ["rfc7208"], help="suite to run: rfc7208, rfc4408 or pyspf (repeat for several)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Run the public SPF test suites through Postwise's SPF check, DNS served by a loopback
+    server: passed, failed and skipped, with the reason for each failure and skip.
+
+    Exit status 1 when any case failed, 2 when a suite cannot be read."""
+    from postwise.auth.conformance import run_spf_suites
+
+    folder = data or get_settings().corpus_dir.parent
+    try:
+        reports = run_spf_suites(folder, suite)
+    except (OSError, ValueError) as error:
+        _fail(ValueError(f"{folder}: cannot run the SPF suites: {error}"))
+        return
+    suites = [report.to_json() for report in reports]
+    result: dict[str, Any] = {
+        "suite": "+".join(s["suite"] for s in suites),
+        **{key: sum(s[key] for s in suites) for key in ("total", "passed", "failed", "skipped")},
+        "failures": [{"suite": s["suite"], **f} for s in suites for f in s["failures"]],
+        "skips": [{"suite": s["suite"], **k} for s in suites for k in s["skips"]],
+        "suites": suites,
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console = Console(soft_wrap=True)
+        table = Table(title=f"SPF conformance ({folder / 'spf'})")
+        for column in ("suite", "cases", "passed", "failed", "skipped"):
+            table.add_column(column, justify="left" if column == "suite" else "right")
+        for s in suites:
+            table.add_row(
+                s["suite"], str(s["total"]), str(s["passed"]), str(s["failed"]), str(s["skipped"])
+            )
+        console.print(table)
+        for failure in result["failures"]:
+            console.print(
+                f"[red]failed[/red] {failure['suite']}/{failure['case']}: expected "
+                f"{' or '.join(failure['expected'])}, got {failure['got']} "
+                f"({failure['explanation']})",
+                highlight=False,
+            )
+        for skip in result["skips"]:
+            console.print(f"skipped {skip['suite']}/{skip['case']}: {skip['reason']}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+def _conformance_result(report: Any, unexplained: int) -> dict[str, Any]:
+    """A DKIM/ARC conformance report as one JSON object, with per-group counts (the part of a
+    case name before ':') and the pass rate of the cases run."""
+    result: dict[str, Any] = report.to_json()
+    groups: dict[str, dict[str, int]] = {}
+    for case in report.cases:
+        counts = groups.setdefault(case.name.partition(":")[0], {})
+        counts[case.status] = counts.get(case.status, 0) + 1
+    ran = result["passed"] + result["failed"]
+    result["pass_rate"] = round(result["passed"] / ran, 4) if ran else 0.0
+    result["unexplained_failures"] = unexplained
+    result["groups"] = groups
+    return result
+
+
+def _print_conformance(title: str, result: dict[str, Any]) -> None:
+    console = Console(soft_wrap=True, highlight=False)
+    table = Table(title=title)
+    for column in ("cases", "total", "passed", "failed", "skipped"):
+        table.add_column(column, justify="left" if column == "cases" else "right")
+    for group, counts in result["groups"].items():
+        row = [counts.get(s, 0) for s in ("passed", "failed", "skipped")]
+        table.add_row(group, str(sum(row)), *(str(n) for n in row))
+    table.add_row("all", *(str(result[k]) for k in ("total", "passed", "failed", "skipped")))
+    console.print(table)
+    for failure in result["failures"]:
+        console.print(
+            f"[red]failed[/red] {failure['case']}: expected {' or '.join(failure['expected'])}, "
+            f"got {failure['got']} ({failure['explanation']})"
+        )
+    for skip in result["skips"]:
+        console.print(f"skipped {skip['case']}: {skip['reason']}")
+    console.print(f"pass rate {result['pass_rate']:.2%} of the cases run")
+
+
+def _run_conformance(suite: str, data: Path | None, as_json: bool) -> dict[str, Any]:
+    from postwise.auth.conformance_dkim import (
+        run_arc_conformance,
+        run_dkim_conformance,
+        unexplained_failures,
+    )
+
+    folder = data or get_settings().corpus_dir.parent
+    runner = run_dkim_conformance if suite == "dkim" else run_arc_conformance
+    try:
+        report = runner(folder)
+    except (OSError, ValueError) as error:
+        err.print(f"[red]error:[/red] cannot run the {suite.upper()} suites: {error}")
+        raise typer.Exit(2) from None
+    result = _conformance_result(report, len(unexplained_failures(report)))
+    if as_json:
+        print(json.dumps(result))
+    else:
+        _print_conformance(f"{suite.upper()} conformance ({folder / suite})", result)
+    return result
+
+
+@conformance_app.command("dkim")
+def conformance_dkim(
+    data: Path = typer.Option(
+        None, help="shared data folder holding dkim/ (default: the corpus_dir setting's parent)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Run the DKIM vectors (verify, sign, key records) through Postwise's DKIM code, DNS
+    served by a loopback server: passed, failed and skipped, with the reason for each.
+
+    Exit status 1 when any case failed (the target is all of them), 2 when the data cannot be
+    read."""
+    if _run_conformance("dkim", data, as_json)["failed"]:
+        raise typer.Exit(1)
+
+
+@conformance_app.command("arc")
+def conformance_arc(
+    data: Path = typer.Option(
+        None, help="shared data folder holding arc/ (default: the corpus_dir setting's parent)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Run the ARC test suite (validation, signing) and sealed real mail through Postwise's ARC
+    code, DNS served by a loopback server: passed, failed and skipped, with the reason for each.
+
+    The suite predates RFC 8617, so a failure may be the suite's: those are listed with their
+    reason in postwise.auth.conformance_dkim.ARC_EXPLAINED. Exit status 1 when a failure is not
+    so explained or fewer than 95% of the cases run pass, 2 when the data cannot be read."""
+    result = _run_conformance("arc", data, as_json)
+    if result["unexplained_failures"] or result["pass_rate"] < 0.95:
+        raise typer.Exit(1)
+
+
+@dkim_app.command("keygen")
+def dkim_keygen(
+    domain: str = typer.Argument(..., help="the signing domain (d=), e.g. example.com"),
+    selector: str = typer.Argument(..., help="the selector (s=), e.g. 2025a"),
+    algorithm: str = typer.Option("rsa", metavar="rsa|ed25519", help="key type"),
+    bits: int = typer.Option(2048, help="RSA key size (1024 to 4096)"),
+    out: Path = typer.Option(
+        None, help="folder for <domain>.<selector>.key (default: <data_dir>/dkim)"
+    ),
+) -> None:
+    """Make a DKIM key pair: write the private key (mode 0600; never over an existing file)
+    and print the DNS TXT record to publish and the settings entry that signs with it."""
+    import os
+    import re
+
+    from postwise.auth.dkim import dns_record, generate_key
+
+    name = r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+    for label, value in (("domain", domain), ("selector", selector)):
+        if not re.fullmatch(rf"{name}(?:\.{name})*\.?", value):
+            _fail(ValueError(f"{label} {value!r} is not a DNS name"))
+    if algorithm not in ("rsa", "ed25519"):
+        _fail(ValueError(f"--algorithm takes rsa or ed25519, not {algorithm!r}"))
+    folder = out or get_settings().data_dir / "dkim"
+    path = folder / f"{domain.rstrip('.')}.{selector}.key"
+    try:
+        private_pem, txt_value = generate_key("rsa" if algorithm == "rsa" else "ed25519", bits)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _fail(ValueError(f"{path} exists: keys are never overwritten (choose a new selector)"))
+        return
+    except (OSError, ValueError) as error:
+        _fail(error)
+        return
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(private_pem)
+    err.print(f"wrote {path} ({algorithm}{'' if algorithm == 'ed25519' else f', {bits} bits'})")
+    print(dns_record(domain, selector, txt_value))
+    print()
+    print("# add to postwise.toml to sign mail from this domain:")
+    print("[[dkim_keys]]")
+    print(f'domain = "{domain.rstrip(".")}"')
+    print(f'selector = "{selector}"')
+    print(f"key_file = {json.dumps(str(path.resolve()))}")
+
+
+@dkim_app.command("sign")
+def dkim_sign(
+    message: Path = typer.Argument(..., help="the message to sign (.eml; - for standard input)"),
+    domain: str = typer.Option(..., help="the signing domain (d=)"),
+    selector: str = typer.Option(..., help="the selector (s=)"),
+    key: Path = typer.Option(..., help="the private key file (PEM, RSA or Ed25519)"),
+) -> None:
+    """Print the message with a DKIM-Signature (rsa-sha256 or ed25519-sha256 by the key's
+    type; relaxed/relaxed; From signed twice so that no From can be added)."""
+    from postwise.auth.dkim import sign_dkim
+
+    try:
+        raw = sys.stdin.buffer.read() if str(message) == "-" else message.read_bytes()
+        signed = sign_dkim(raw, domain, selector, key.read_bytes())
+    except (OSError, PostwiseError) as error:
+        _fail(error)
+        return
+    sys.stdout.buffer.write(signed)
+
+
+_SEVERITY_STYLES = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+
+
+@domain_app.command("audit")
+def domain_audit_command(
+    domain: str = typer.Argument(..., help="the domain to audit, e.g. example.org"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    resolver_address: str = typer.Option(
+        None,
+        "--resolver",
+        metavar="HOST:PORT",
+        help="ask this DNS server (default: the dns_servers setting, else the system's)",
+    ),
+    selectors: list[str] = typer.Option(
+        [], "--selector", metavar="SELECTOR", help="a DKIM selector to check (repeatable)"
+    ),
+    no_starttls: bool = typer.Option(
+        False, "--no-starttls", help="do not connect to the MX hosts to try STARTTLS"
+    ),
+    smtp_port: int = typer.Option(
+        25, "--smtp-port", min=1, max=65535, help="the port of the STARTTLS probe"
+    ),
+    timeout: float = typer.Option(
+        10.0, min=0.1, help="seconds per step of the STARTTLS probe and the MTA-STS fetch"
+    ),
+    fetch_mta_sts: bool = typer.Option(
+        False, "--fetch-mta-sts", help="fetch the MTA-STS policy over HTTPS (public internet)"
+    ),
+) -> None:
+    """Audit a domain's mail DNS: MX and STARTTLS, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI
+    and DNSSEC; each finding with its severity, evidence and fix, and a grade (A-F).
+
+    Exit status 0 whatever the grade; 2 when an argument is invalid."""
+    import ipaddress
+    from functools import partial
+
+    from rich.markup import escape
+
+    from postwise.auth.dns import Resolver, default_resolver, parse_server
+    from postwise.ops.domain_audit import audit_domain, fetch_mta_sts_policy
+
+    try:
+        if resolver_address:
+            host, port = parse_server(resolver_address)
+            ipaddress.ip_address(host)
+            if not 0 < port < 65536:
+                raise ValueError(port)
+            resolver = Resolver([(host, port)], get_settings().dns_timeout)
+        else:
+            resolver = default_resolver()
+    except ValueError:
+        _fail(
+            ValueError(
+                f"--resolver takes an IP address and a port, e.g. 127.0.0.1:5353, "
+                f"not {resolver_address!r}"
+            )
+        )
+        return
+    try:
+        report = audit_domain(
+            domain,
+            resolver,
+            selectors,
+            check_starttls=not no_starttls,
+            smtp_port=smtp_port,
+            timeout=timeout,
+            mta_sts_fetcher=partial(fetch_mta_sts_policy, timeout=timeout)
+            if fetch_mta_sts
+            else None,
+        )
+    except PostwiseError as error:
+        _fail(error)
+        return
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    summary = report.to_json()["counts"]
+    table = Table(
+        title=f"{report.domain}: grade {report.grade} ({report.score}/100)", show_lines=True
+    )
+    for column in ("severity", "code", "finding", "evidence", "fix"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("severity", "code"))
+    for finding in report.findings:
+        style = _SEVERITY_STYLES[finding.severity]
+        table.add_row(
+            f"[{style}]{finding.severity}[/{style}]",
+            finding.code,
+            escape(finding.summary),
+            escape(finding.evidence),
+            escape(finding.fix),
+        )
+    console = Console(soft_wrap=False)
+    console.print(table)
+    console.print(
+        f"grade {report.grade} (score {report.score}/100): "
+        + ", ".join(f"{count} {severity}" for severity, count in summary.items())
+    )
 
 
 def main() -> None:

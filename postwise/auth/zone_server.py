@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSError, DNSRecord
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSError, DNSLabel, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -29,7 +29,9 @@ class ZoneRecord:
 
 
 def _key(name: str) -> str:
-    return name.rstrip(".").lower()
+    """Names as the server compares them: dnslib's presentation form (so labels with spaces or
+    other special characters match the queries), lower case, no trailing dot."""
+    return str(DNSLabel(name.rstrip(".") or ".")).rstrip(".").lower()
 
 
 def _txt_strings(value: Any) -> list[bytes]:
@@ -39,7 +41,7 @@ def _txt_strings(value: Any) -> list[bytes]:
         data = part if isinstance(part, bytes) else str(part).encode("utf-8")
         # A TXT string holds at most 255 octets: split longer ones, as zone files do.
         out += [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
-    return out
+    return out or [b""]  # a TXT record has at least one (possibly empty) string
 
 
 def _rdata(record: ZoneRecord) -> Any:
@@ -84,18 +86,25 @@ class _ZoneResolver(BaseResolver):  # type: ignore[misc]
             reply.header.rcode = RCODE.SERVFAIL
             return reply
         records = self.zone.records.get((name, qtype), [])
-        if not records and qtype not in ("CNAME",):
-            aliases = self.zone.records.get((name, "CNAME"), [])
-            for alias in aliases:
-                reply.add_answer(RR(qname, QTYPE.CNAME, rdata=_rdata(alias), ttl=alias.ttl))
-                target = _key(str(alias.value))
-                for record in self.zone.records.get((target, qtype), []):
-                    rdtype = getattr(QTYPE, record.rtype.upper())
-                    reply.add_answer(
-                        RR(str(alias.value), rdtype, rdata=_rdata(record), ttl=record.ttl)
-                    )
-            if aliases:
-                return reply
+        if not records and qtype != "CNAME" and (name, "CNAME") in self.zone.records:
+            chain: list[tuple[str, ZoneRecord]] = []
+            owner, target, seen = qname, name, {name}
+            for _ in range(8):  # follow a chain of aliases, as a recursive resolver would
+                aliases = self.zone.records.get((target, "CNAME"), [])
+                if not aliases:
+                    break
+                chain.append((owner, aliases[0]))
+                owner, target = str(aliases[0].value), _key(str(aliases[0].value))
+                if target in seen:  # a loop: answer its first step only, as before chains
+                    chain, target = chain[:1], ""
+                    break
+                seen.add(target)
+            for alias_owner, alias in chain:
+                reply.add_answer(RR(alias_owner, QTYPE.CNAME, rdata=_rdata(alias), ttl=alias.ttl))
+            for record in self.zone.records.get((target, qtype), []):
+                rdtype = getattr(QTYPE, record.rtype.upper())
+                reply.add_answer(RR(owner, rdtype, rdata=_rdata(record), ttl=record.ttl))
+            return reply
         for record in records:
             rdtype = getattr(QTYPE, record.rtype.upper())
             reply.add_answer(RR(qname, rdtype, rdata=_rdata(record), ttl=record.ttl))

@@ -7,13 +7,27 @@ SQLite in the data folder by default; any SQLAlchemy URL (PostgreSQL through psy
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, event
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -119,3 +133,100 @@ def open_database(url: str) -> Engine:
             cursor.close()
 
     return engine
+
+
+# --------------------------------------------------------------------------- DMARC / TLS reports
+# Written by postwise.ops.dmarc_store; each report is stored once, by its natural key.
+
+
+class DmarcAggregateReportRecord(Base):
+    """A DMARC aggregate report: one per reporter (``org_name``) and ``report_id``."""
+
+    __tablename__ = "dmarc_aggregate_reports"
+    __table_args__ = (UniqueConstraint("org_name", "report_id", name="uq_dmarc_aggregate_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_name: Mapped[str] = mapped_column(String(255))
+    report_id: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    begin: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    generator: Mapped[str | None] = mapped_column(Text, nullable=True)
+    errors: Mapped[list[str]] = mapped_column(JSON)
+    notes: Mapped[list[str]] = mapped_column(JSON)
+    messages: Mapped[int] = mapped_column(BigInteger)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class DmarcAggregateRowRecord(Base):
+    """One ``<record>`` of an aggregate report, with the report's policy domain and first day
+    copied in so summaries group and filter without a join."""
+
+    __tablename__ = "dmarc_aggregate_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_pk: Mapped[int] = mapped_column(
+        ForeignKey("dmarc_aggregate_reports.id", ondelete="CASCADE"), index=True
+    )
+    policy_domain: Mapped[str] = mapped_column(String(255), index=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    source_ip: Mapped[str] = mapped_column(String(45), index=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    disposition: Mapped[str] = mapped_column(String(16))
+    dkim: Mapped[str] = mapped_column(String(8))
+    spf: Mapped[str] = mapped_column(String(8))
+    header_from: Mapped[str] = mapped_column(String(255), index=True)
+    envelope_from: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    envelope_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    dkim_results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    spf_results: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class DmarcFailureReportRecord(Base):
+    """A DMARC failure (forensic) report, stored once per hash of its content. ``report``
+    holds every parsed field (the failed message's headers, never its body)."""
+
+    __tablename__ = "dmarc_failure_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    content_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    reported_domain: Mapped[str] = mapped_column(String(255), index=True)
+    source_ip: Mapped[str | None] = mapped_column(String(45), nullable=True, index=True)
+    arrival_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    feedback_type: Mapped[str] = mapped_column(String(32))
+    sample_headers_only: Mapped[bool] = mapped_column(Boolean)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class TlsReportRecord(Base):
+    """An SMTP TLS report (RFC 8460): one per ``organization_name`` and ``report_id``."""
+
+    __tablename__ = "tls_reports"
+    __table_args__ = (UniqueConstraint("organization_name", "report_id", name="uq_tls_report_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_name: Mapped[str] = mapped_column(String(255))
+    report_id: Mapped[str] = mapped_column(String(255))
+    contact_info: Mapped[str | None] = mapped_column(Text, nullable=True)
+    begin: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    successful_sessions: Mapped[int] = mapped_column(BigInteger)
+    failed_sessions: Mapped[int] = mapped_column(BigInteger)
+    policies: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )

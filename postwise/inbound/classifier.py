@@ -19,6 +19,7 @@ import numpy as np
 
 from postwise.core.errors import ModelError
 from postwise.core.types import CLASSES, Symbol
+from postwise.inbound.checks.auth import AUTH_SYMBOLS
 from postwise.inbound.checks.base import ScanContext
 from postwise.inbound.features import FEATURE_VERSION, hash_tokens, message_tokens
 from postwise.mail.message import ParsedMessage
@@ -30,8 +31,11 @@ N_FEATURES = 2**18
 LINEAR_FILE = "model.npz"
 PICKLED_FILE = "model.joblib"
 # Symbols that depend on trace headers or dates are not model inputs: the training corpus's
-# trace headers describe how it was collected, not the mail.
-NON_MODEL_SYMBOLS = frozenset({"RETURNPATH_MISMATCH", "MISSING_DATE", "INVALID_DATE"})
+# trace headers describe how it was collected, not the mail. Nor are the authentication
+# symbols: the model was trained on files, which have no SMTP transaction to authenticate.
+NON_MODEL_SYMBOLS = frozenset(
+    {"RETURNPATH_MISMATCH", "MISSING_DATE", "INVALID_DATE", *AUTH_SYMBOLS}
+)
 
 
 def hash_matrix(token_lists: Sequence[list[str]]) -> sparse.csr_matrix:

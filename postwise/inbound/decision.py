@@ -9,6 +9,8 @@ add_header     deliver, with the headers (``X-Postwise-Action: add_header`` mark
 quarantine     keep it out of the mailbox: the gateway's quarantine store, the MTA's hold
 reject         refuse it in the session with ``550 5.7.1`` and the reason
 =============  =========================================================================
+
+Mail received over SMTP also gets the ``Authentication-Results`` of its verdict.
 """
 
 from __future__ import annotations
@@ -55,14 +57,21 @@ def verdict_reason(verdict: Verdict, top: int = 3) -> str:
 
 
 def postwise_headers(verdict: Verdict) -> tuple[tuple[str, str], ...]:
-    """The headers added to every delivered or quarantined message."""
+    """The headers added to every delivered or quarantined message: ``X-Postwise-*``, then
+    ``Authentication-Results`` when the verdict carries one (mail received over SMTP). It comes
+    after ours so that :func:`without_postwise_headers` still finds them all on top."""
     symbols = ", ".join(f"{s.name}={s.score:.2f}" for s in verdict.symbols if s.score)
-    return (
+    headers = [
         ("X-Postwise-Score", f"{verdict.score:.2f}"),
         ("X-Postwise-Action", verdict.action),
         ("X-Postwise-Class", verdict.message_class),
         ("X-Postwise-Symbols", symbols or "none"),
-    )
+    ]
+    results = verdict.extra.get("authentication_results")
+    if isinstance(results, str) and results:
+        # One line here; fold_header (gateway) and the milter fold it at spaces.
+        headers.append(("Authentication-Results", " ".join(results.split())))
+    return tuple(headers)
 
 
 def decide(verdict: Verdict) -> Decision:

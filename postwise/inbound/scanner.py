@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from postwise.auth.dns import Resolver
 from postwise.core.errors import MessageTooLarge, ModelError
 from postwise.core.settings import Settings, get_settings
 from postwise.core.types import CLASSES, Symbol, Verdict
 from postwise.inbound.checks.attachments import AttachmentCheck
+from postwise.inbound.checks.auth import AuthenticationCheck
 from postwise.inbound.checks.base import Check, Envelope, ScanContext
 from postwise.inbound.checks.content import ContentCheck
 from postwise.inbound.checks.headers import HeaderAnomalyCheck
@@ -30,7 +33,11 @@ class Scanner:
 
     ``online`` is the correction learned from this deployment's feedback
     (:mod:`postwise.inbound.learning`): when given, the ML symbol and the verdict's
-    probabilities come from the shipped model combined with it, and :meth:`learn` feeds it."""
+    probabilities come from the shipped model combined with it, and :meth:`learn` feeds it.
+
+    ``authentication`` (SPF, DKIM, ARC, DMARC) runs for messages scanned with an envelope that
+    names the client; the verdict then carries the ``Authentication-Results`` value in
+    ``extra["authentication_results"]``. Without it no DNS is looked up."""
 
     def __init__(
         self,
@@ -39,6 +46,7 @@ class Scanner:
         limits: ParseLimits | None = None,
         max_message_bytes: int = 40 * 1024 * 1024,
         online: OnlineModel | None = None,
+        authentication: AuthenticationCheck | None = None,
     ) -> None:
         self.policy = policy
         self.model = model
@@ -52,14 +60,18 @@ class Scanner:
             AttachmentCheck(policy),
             ContentCheck(),
         ]
+        self.authentication = authentication
+        if authentication is not None:
+            self.rule_checks.append(authentication)
 
     @classmethod
     def from_settings(
         cls, settings: Settings | None = None, model_path: Path | None = None
     ) -> Scanner:
-        """A scanner with the configured policy and model (the shipped ones by default), and
-        the online model at ``resolved_online_model_path`` when ``online_learning`` is on (an
-        absent file is an empty model).
+        """A scanner with the configured policy and model (the shipped ones by default), the
+        online model at ``resolved_online_model_path`` when ``online_learning`` is on (an
+        absent file is an empty model), and authentication through the resolver of the
+        ``dns_servers`` setting (the system's by default), reported as ``smtp_hostname``.
 
         Raises PolicyError or ModelError when any of them cannot be loaded."""
         settings = settings or get_settings()
@@ -75,7 +87,10 @@ class Scanner:
             if settings.online_learning
             else None
         )
-        return cls(policy, model, limits, settings.max_message_bytes, online)
+        authentication = AuthenticationCheck(
+            Resolver.from_settings(settings), authserv_id=settings.smtp_hostname
+        )
+        return cls(policy, model, limits, settings.max_message_bytes, online, authentication)
 
     @property
     def model_version(self) -> str:
@@ -93,7 +108,7 @@ class Scanner:
         """Judge one message. Raises MessageTooLarge over the size limit; any other input,
         however malformed, gets a verdict (with MIME_* symbols saying what was wrong)."""
         message = self._parse(raw)
-        context = ScanContext(envelope=envelope or Envelope())
+        context = ScanContext(envelope=envelope or Envelope(), raw=raw)
         symbols = self._rule_symbols(message, context)
         model_version = "none"
         if self.model is not None:
@@ -105,6 +120,9 @@ class Scanner:
             if online_version is not None:
                 model_version += "+" + online_version
         probabilities = context.probabilities or dict(_NO_MODEL)
+        extra: dict[str, Any] = {}
+        if context.authentication is not None:
+            extra["authentication_results"] = context.authentication.header_value()
         scored = score_symbols(symbols, self.policy)
         score = total_score(scored)
         action = choose_action(score, self.policy)
@@ -118,6 +136,7 @@ class Scanner:
             message_sha256=message.sha256,
             model_version=model_version,
             policy_version=self.policy.version,
+            extra=extra,
         )
 
     def learn(self, raw: bytes, label: str) -> LearnResult:

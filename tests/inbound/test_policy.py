@@ -13,7 +13,7 @@ from postwise.core.settings import Settings
 from postwise.inbound.policy import load_policy, shipped_policy_path
 from postwise.inbound.scanner import Scanner
 
-RULE_GROUPS = {"ml", "headers", "urls", "phishing", "attachments", "content", "mime"}
+RULE_GROUPS = {"ml", "headers", "urls", "phishing", "attachments", "content", "mime", "auth"}
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
