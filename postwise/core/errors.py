@@ -5,8 +5,16 @@
     ├── PolicyError               a policy TOML file is missing, unreadable or malformed
     ├── ModelError                a model artefact is missing, corrupt or of the wrong version
     ├── CorpusError               a training / evaluation data folder is not in a known layout
-    └── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)
-        └── MessageTooLarge
+    ├── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)
+    │   └── MessageTooLarge
+    │
+    │   defined beside the code that raises them:
+    ├── QuarantineError           (inbound.quarantine) no such entry, or it cannot be released
+    ├── DnsTemporaryError         (auth.dns) a lookup timed out or failed; checks say temperror
+    ├── DkimSigningError          (auth.dkim) a message or key cannot be signed
+    │   └── ArcSealError          (auth.arc) a chain cannot be sealed
+    ├── DomainAuditError          (ops.domain_audit) a bad domain, selector or port to audit
+    └── ReportError               (ops.dmarc_types) a DMARC / TLS report file cannot be read
 
 Malformed mail is *not* an error: the parser records defects and the checks turn them into
 symbols. Only conditions that make a scan impossible raise ``MessageRejected``.
