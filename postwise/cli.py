@@ -37,6 +37,8 @@ dkim_app = typer.Typer(help="DKIM signing keys.")
 app.add_typer(dkim_app, name="dkim", no_args_is_help=True)
 domain_app = typer.Typer(help="A domain's mail DNS: audit it.")
 app.add_typer(domain_app, name="domain", no_args_is_help=True)
+shaping_app = typer.Typer(help="Outbound traffic shaping policy.")
+app.add_typer(shaping_app, name="shaping", no_args_is_help=True)
 
 err = Console(stderr=True)
 

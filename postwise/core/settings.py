@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     online_model_path: Path | None = Field(
         None, description="online model file; default data_dir/online-model.npz"
     )
+    bounce_model_path: Path | None = Field(
+        None, description="bounce classifier folder; default is the shipped model"
+    )
+    shaping_policy_path: Path | None = Field(
+        None, description="operator shaping TOML layered over the shipped conf/shaping.toml"
+    )
     dns_servers: list[str] = Field(
         [], description="DNS servers (host or host:port) for SPF/DKIM/DMARC/ARC; [] = system"
     )

@@ -1,0 +1,2 @@
+"""Outbound delivery: queue, shaping, delivery over MX, pools, bounces, complaints, suppression
+and reputation."""
