@@ -31,6 +31,7 @@ FIXTURES = fixture_root() / "scan"
 CORPUS = FIXTURES / "corpus"
 TEST_MODEL_VERSION = "test-tiny-model"
 
+
 def _postwise_vars() -> list[str]:
     """Every POSTWISE_* variable a Settings field reads, plus the config-file switch."""
     from postwise.core.settings import Settings
