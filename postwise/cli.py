@@ -321,6 +321,89 @@ def eval_inbound_command(
         console.print(f"{key}: {result[key]}")
 
 
+@train_app.command("bounces")
+def train_bounces_command(
+    data: Path = typer.Option(..., help="bounce folder in the shared layout (manifest.csv)"),
+    out: Path = typer.Option(None, help="model folder (default: the bounce_model_path setting)"),
+    seed: int = typer.Option(0, help="seed of the near-duplicate-group split"),
+) -> None:
+    """Train the bounce reason model and write a versioned model folder with its model card."""
+    from postwise.outbound.bounce_training import model_card_markdown, train_bounces
+
+    out = out or get_settings().resolved_bounce_model_path
+    try:
+        model = train_bounces(data, seed=seed)
+    except (PostwiseError, ValueError) as error:
+        _fail(error)
+        return
+    model_file = model.save(out)
+    (out / "MODEL_CARD.md").write_text(model_card_markdown(model.card))
+    table = Table(title=f"validation accuracy — chosen: {model.strategy}")
+    for column in ("classifier", "reason", "hard/soft", "recipient"):
+        table.add_column(column)
+    for name, m in model.card["validation_metrics"].items():
+        table.add_row(
+            name,
+            f"{m['reason_accuracy']:.4f}",
+            f"{m['hardbounce_accuracy']:.4f}",
+            f"{m['recipient_accuracy']:.4f}",
+        )
+    Console().print(table)
+    Console().print(f"wrote {model_file} ({model.version})")
+
+
+@eval_app.command("bounces")
+def eval_bounces_command(
+    data: Path = typer.Option(..., help="bounce folder in the shared layout (manifest.csv)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    split: str = typer.Option("validation", help="validation, train or all"),
+    seed: int = typer.Option(0, help="seed of the split (as used in training)"),
+) -> None:
+    """Reason, hard/soft and recipient accuracy: combined classifier and rules alone."""
+    from postwise.outbound.bounce_evaluation import evaluate, read_bounces, select
+    from postwise.outbound.bounce_model import BounceModel
+
+    if split not in ("validation", "train", "all"):
+        _fail(ValueError("--split takes validation, train or all"))
+    try:
+        model = BounceModel.load(get_settings().resolved_bounce_model_path)
+        bounces = select(read_bounces(data), split, seed)
+    except PostwiseError as error:
+        _fail(error)
+        return
+    if not bounces:
+        _fail(ValueError(f"{data}: no labelled bounces in the {split} split"))
+    result = evaluate(bounces, model.classify)
+    rules = evaluate(bounces)
+    result["rules_only"] = {k: v for k, v in rules.items() if k != "confusions"}
+    result.update(split=split, seed=seed, model_version=model.version, strategy=model.strategy)
+    if as_json:
+        print(json.dumps(result))
+        return
+    console = Console()
+    console.print(
+        f"{split} split (near-duplicate groups hashed with seed {seed}): "
+        f"{result['mails']} mails, {result['recipients']} recipients; model {model.version}"
+    )
+    table = Table(title="accuracy")
+    for column in ("classifier", "reason", "hard/soft", "recipient"):
+        table.add_column(column)
+    for name, m in (("combined", result), ("rules only", result["rules_only"])):
+        table.add_row(
+            name,
+            f"{m['reason_accuracy']:.4f}",
+            f"{m['hardbounce_accuracy']:.4f}",
+            f"{m['recipient_accuracy']:.4f}",
+        )
+    console.print(table)
+    confusions = Table(title="most frequent confusions (combined)")
+    for column in ("truth", "predicted", "count"):
+        confusions.add_column(column)
+    for row in result["confusions"]:
+        confusions.add_row(row["truth"], row["predicted"], str(row["count"]))
+    console.print(confusions)
+
+
 @app.command()
 def serve(
     host: str = typer.Option(None, help="API bind address (default: the api_host setting)"),
@@ -906,6 +989,87 @@ def domain_audit_command(
     console.print(
         f"grade {report.grade} (score {report.score}/100): "
         + ", ".join(f"{count} {severity}" for severity, count in summary.items())
+    )
+
+
+@shaping_app.command("show")
+def shaping_show(
+    domain: str | None = typer.Option(None, "--domain", help="show the limits for this domain"),
+    mx: list[str] = typer.Option([], "--mx", help="the domain's MX hosts, by preference"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object for machines"),
+) -> None:
+    """Print the effective shaping policy (shipped + POSTWISE_SHAPING_POLICY_PATH), or the
+    limits for one destination with --domain (and --mx)."""
+    from rich.markup import escape
+
+    from postwise.outbound.shaping import LIMIT_KEYS, load_shaping
+
+    try:
+        policy = load_shaping(get_settings().shaping_policy_path)
+    except PostwiseError as error:
+        _fail(error)
+        return
+    if domain is not None:
+        limits = policy.limits_for(domain, mx)
+        rules = [rule.to_json() for rule in policy.rules_for(limits.budget_key)]
+        if as_json:
+            print(json.dumps({"domain": domain, **limits.to_json(), "automation": rules}))
+            return
+        table = Table(title=f"{escape(domain)}: budget {limits.budget_key} ({policy.version})")
+        table.add_column("limit")
+        table.add_column("value", justify="right")
+        values = limits.to_json()
+        for key in ("source", *LIMIT_KEYS):
+            value = values[key]
+            table.add_row(key, "no limit" if value is None else escape(str(value)))
+        Console(soft_wrap=False).print(table)
+        for rule in rules:
+            print(f"automation {rule['name']}: /{rule['regex']}/ -> {rule['action']}")
+        return
+    if as_json:
+        print(json.dumps(policy.to_json()))
+        return
+    table = Table(title=f"shaping policy {policy.version}")
+    for column in ("budget", "mx suffixes", "conn", "msg/conn", "msg/min", "msg/h", "rules"):
+        table.add_column(column, overflow="fold", no_wrap=column == "budget")
+    budgets = ["default"] + [f"provider:{p}" for p in policy.providers]
+    budgets += [f"domain:{d}" for d in policy.domains]
+    for key in budgets:
+        limits = policy.limits_for_key(key)
+        provider = policy.providers.get(key.removeprefix("provider:"))
+        table.add_row(
+            key,
+            " ".join(provider.mx_suffixes) if provider else "",
+            str(limits.max_connections),
+            str(limits.max_messages_per_connection),
+            str(limits.messages_per_minute or "-"),
+            str(limits.messages_per_hour or "-"),
+            str(len(policy.rules.get(key, ()))),
+        )
+    console = Console(soft_wrap=False)
+    console.print(table)
+    console.print(f"{len(policy.rules.get('*', ()))} automation rule(s) for every destination")
+
+
+@shaping_app.command("check")
+def shaping_check(
+    path: Path | None = typer.Argument(
+        None, help="operator shaping TOML; default POSTWISE_SHAPING_POLICY_PATH"
+    ),
+) -> None:
+    """Validate an operator shaping file layered over the shipped one; exit 2 with the error."""
+    from postwise.outbound.shaping import load_shaping
+
+    target = path or get_settings().shaping_policy_path
+    try:
+        policy = load_shaping(target)
+    except PostwiseError as error:
+        _fail(error)
+        return
+    rules = sum(len(r) for r in policy.rules.values())
+    print(
+        f"{target or 'shipped policy'}: ok (version {policy.version}, "
+        f"{len(policy.providers)} providers, {len(policy.domains)} domains, {rules} rules)"
     )
 
 

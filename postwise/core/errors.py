@@ -3,6 +3,7 @@
     PostwiseError                 every error Postwise raises on purpose
     ├── SettingsError             a setting or the settings file is invalid
     ├── PolicyError               a policy TOML file is missing, unreadable or malformed
+    │   └── ShapingError          (outbound.shaping) a shaping TOML key or value is wrong
     ├── ModelError                a model artefact is missing, corrupt or of the wrong version
     ├── CorpusError               a training / evaluation data folder is not in a known layout
     ├── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)

@@ -187,6 +187,10 @@ class Settings(BaseSettings):
     def resolved_online_model_path(self) -> Path:
         return self.online_model_path or self.data_dir / "online-model.npz"
 
+    @property
+    def resolved_bounce_model_path(self) -> Path:
+        return self.bounce_model_path or SHIPPED_MODEL_DIR / "bounces"
+
     @classmethod
     def settings_customise_sources(
         cls,

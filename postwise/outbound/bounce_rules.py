@@ -1,0 +1,323 @@
+"""Rule-based bounce classification: SMTP reply code + enhanced status + diagnostic text -> reason.
+
+The rules are data, in the spirit of KumoMTA's bounce classifier: an ordered table of text
+patterns (first match wins), then a table of enhanced status codes (most specific first), then
+the reply code class. Reason names are Sisimai's (libsisimai.org/en/reason).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Reasons whose bounces are permanent for the address (Sisimai's hard bounces); every other
+# reason is soft: the address may work later, or the failure is about the message or the sender.
+HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
+
+REASONS = (
+    "authfailure",
+    "badreputation",
+    "blocked",
+    "contenterror",
+    "delivered",
+    "exceedlimit",
+    "expired",
+    "failedstarttls",
+    "feedback",
+    "filtered",
+    "hasmoved",
+    "hostunknown",
+    "mailboxfull",
+    "mailererror",
+    "mesgtoobig",
+    "networkerror",
+    "norelaying",
+    "notaccept",
+    "notcompliantrfc",
+    "onhold",
+    "policyviolation",
+    "rejected",
+    "requireptr",
+    "securityerror",
+    "spamdetected",
+    "speeding",
+    "suspend",
+    "syntaxerror",
+    "systemerror",
+    "systemfull",
+    "toomanyconn",
+    "undefined",
+    "userunknown",
+    "vacation",
+    "virusdetected",
+)
+
+# (reason, regex over the lower-cased diagnostic text). Ordered: specific before general.
+TEXT_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "rejected",
+        r"domain of sender|sender address .*(does not exist|rejected)|from: domain is invalid|"
+        r"purported responsible address|send mail as",
+    ),
+    (
+        "blocked",
+        r"invalid ip for sending|messages from [\d.]+ weren.t sent|aup#cdrbl|\(bl\)|"
+        r"service refuse",
+    ),
+    ("networkerror", r"name service error|no route to host"),
+    ("userunknown", r"not listed in public name|no valid recipients"),
+    ("hostunknown", r"domain is not reachable|host or domain name not found"),
+    ("notcompliantrfc", r"multiple (\S+ )?addresses in from"),
+    ("exceedlimit", r"recipsizelimit|length exceeds limit|exceeds fixed maximum message size"),
+    ("notaccept", r"null mx|doesn.t receive email|no mx (record )?found|does not accept mail"),
+    (
+        "securityerror",
+        r"authentication required|authrequired|unauthenticated senders|"
+        r"authentication is required|turn on smtp authentication",
+    ),
+    ("virusdetected", r"virus|malware|infected|harmful (attachment|content)"),
+    (
+        "requireptr",
+        r"reverse (dns|lookup|hostname)|\bptr\b|no rdns|rdns|"
+        r"cannot find your hostname|unverifi?ab?le sending ip|unverifyable sending ip|"
+        r"client host .* (name|hostname) lookup|resolve your address",
+    ),
+    (
+        "authfailure",
+        r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not authorized to send|"
+        r"domain authentication|authentication information|unauthenticated email",
+    ),
+    ("badreputation", r"reputation|low reputation"),
+    (
+        "blocked",
+        r"blacklist|blocklist|black list|block list|\brbl\b|spamhaus|spamcop|dnsbl|"
+        r"barracuda|listed (at|on|in)|ip .*(blocked|banned)|connection refused|"
+        r"access denied|refused to talk|not allowed to connect|your (ip|host|network) |client host",
+    ),
+    (
+        "spamdetected",
+        r"\bspam\b|spam (detected|content|message)|looks like spam|junk mail|unsolicited|"
+        r"bulk mail|message content rejected",
+    ),
+    ("toomanyconn", r"too many (connections|concurrent|simultaneous|sessions)|connection limit"),
+    (
+        "speeding",
+        r"rate limit|too many (messages|emails|mails)|try again later .*rate|"
+        r"sending rate|exceeded .*rate|throttl",
+    ),
+    (
+        "mesgtoobig",
+        r"(message|mail) (size|is too (big|large))|too (big|large)|size limit|"
+        r"exceeds .*size|message length exceeds",
+    ),
+    ("exceedlimit", r"exceed(s|ed)? .*limit|limit exceeded"),
+    (
+        "mailboxfull",
+        r"mailbox (is )?full|over ?quota|quota (exceeded|full)|insufficient .*storage|"
+        r"mailbox .*(size|storage)|disk quota|exceeded storage|mailfolder is full|too much mail|"
+        r"full mailbox|user is over|space (not enough|not available)|mailbox has exceeded",
+    ),
+    (
+        "suspend",
+        r"suspend|disabled|deactivated|inactive|account .*(closed|locked|expired)|"
+        r"temporar(il)?y locked|is frozen|"
+        r"mailbox .*(disabled|inactive)|not active|has been frozen",
+    ),
+    ("hasmoved", r"has (been )?moved|no longer (valid|with)|changed (his|her|their) address"),
+    (
+        "hostunknown",
+        r"host (or domain name )?not found|unknown host|domain (does not|doesn.t) "
+        r"exist|no such domain|unrouteable|unroutable|name or service not known|"
+        r"domain not found|host unknown|unknown domain|nxdomain|no mx|dns (error|lookup)",
+    ),
+    (
+        "userunknown",
+        r"user unknown|unknown user|no such (user|mailbox|recipient|address|person)|"
+        r"(user|mailbox|recipient|address|account) .*(not found|does not exist|doesn.t exist|"
+        r"unknown|unavailable|not exist|invalid)|invalid (recipient|mailbox|user|address)|"
+        r"unknown (recipient|mailbox|address|local)|not a valid (user|mailbox|recipient)|"
+        r"recipient rejected|address rejected|doesn.t have an? .* account|user not|"
+        r"mailbox not found|no mailbox|unrouteable address|"
+        r"rejected: user|addressee unknown|is not a known user|undeliverable address",
+    ),
+    (
+        "norelaying",
+        r"relay(ing)? (denied|not permitted|access denied|not allowed)|"
+        r"not permitted to relay|unable to relay|relaying denied|we do not relay",
+    ),
+    ("notaccept", r"does not accept mail|null mx|not accept(ing)? (any )?mail|no mail service"),
+    ("securityerror", r"\btls\b|\bssl\b|certificate|encryption required|security (error|policy)"),
+    ("syntaxerror", r"syntax error|command unrecognized|unrecognized command|bad sequence"),
+    (
+        "notcompliantrfc",
+        r"rfc ?(5322|2822|822|5321)|not (rfc|compliant)|duplicate header|"
+        r"malformed|header .*(invalid|missing)|multiple .* headers",
+    ),
+    ("policyviolation", r"policy|prohibited|not allowed|violat"),
+    ("contenterror", r"content|attachment|mime"),
+    (
+        "rejected",
+        r"sender (address )?(rejected|denied|refused|blocked|verify failed)|"
+        r"domain of sender|sender domain|envelope sender|mail from|your address|"
+        r"sender .*(not|invalid)|return path",
+    ),
+    ("filtered", r"filter|refused by recipient|recipient .*refus|rejected by recipient"),
+    (
+        "expired",
+        r"expired|timed? ?out|retry (time|timeout)|too long in queue|"
+        r"could not be delivered for|giving up|delivery time expired|queue|delayed",
+    ),
+    ("systemfull", r"system (is )?full|insufficient system storage"),
+    (
+        "networkerror",
+        r"network|connection (reset|lost|dropped|closed)|mail loop|"
+        r"too many hops|loop detected|route|routing loop|hop count",
+    ),
+    (
+        "systemerror",
+        r"service (currently )?unavailable|transaction failed|system (error|config)|"
+        r"internal (server )?error|server error|"
+        r"temporary failure|local error|configuration error",
+    ),
+    ("mailererror", r"mailer|command (died|failed)|program|pipe to"),
+)
+
+# Enhanced status codes (RFC 3463) -> reason, most specific first. "x." matches 4 and 5.
+STATUS_RULES: tuple[tuple[str, str], ...] = (
+    ("x.1.1", "userunknown"),
+    ("x.1.2", "hostunknown"),
+    ("x.1.3", "userunknown"),
+    ("x.1.4", "userunknown"),
+    ("x.1.6", "hasmoved"),
+    ("x.1.7", "rejected"),
+    ("x.1.8", "rejected"),
+    ("x.1.10", "notaccept"),
+    ("x.2.1", "suspend"),
+    ("x.2.2", "mailboxfull"),
+    ("x.2.3", "mesgtoobig"),
+    ("x.2.4", "mailererror"),
+    ("x.3.1", "systemfull"),
+    ("x.3.2", "systemerror"),
+    ("x.3.3", "systemerror"),
+    ("x.3.4", "mesgtoobig"),
+    ("x.3.5", "systemerror"),
+    ("x.4.1", "networkerror"),
+    ("x.4.2", "networkerror"),
+    ("x.4.3", "networkerror"),
+    ("x.4.4", "hostunknown"),
+    ("x.4.5", "networkerror"),
+    ("x.4.6", "networkerror"),
+    ("x.4.7", "expired"),
+    ("x.5.", "syntaxerror"),
+    ("x.6.", "contenterror"),
+    ("x.7.0", "securityerror"),
+    ("x.7.1", "rejected"),
+    ("x.7.7", "policyviolation"),
+    ("x.7.13", "suspend"),
+    ("x.7.23", "authfailure"),
+    ("x.7.24", "authfailure"),
+    ("x.7.25", "requireptr"),
+    ("x.7.26", "authfailure"),
+    ("x.7.27", "notaccept"),
+    ("x.7.", "securityerror"),
+)
+
+# Reply code -> reason, when neither text nor enhanced code decides.
+REPLY_RULES: tuple[tuple[str, str], ...] = (
+    ("421", "blocked"),
+    ("450", "mailboxfull"),
+    ("451", "systemerror"),
+    ("452", "mailboxfull"),
+    ("550", "userunknown"),
+    ("551", "hasmoved"),
+    ("552", "mailboxfull"),
+    ("553", "userunknown"),
+    ("554", "rejected"),
+    ("556", "notaccept"),
+)
+
+# (reason so far, regex over the whole report, reason instead). A recipient refused after
+# the message was sent (in reply to DATA) is a content filter, not an unknown user (Sisimai).
+CONTEXT_RULES: tuple[tuple[str, str, str], ...] = (
+    (
+        "userunknown",
+        r">>> data|end of data|data command|command:? data|after data|reply to data",
+        "filtered",
+    ),
+    ("onhold", r"groups\.google|google groups|googlegroups", "rejected"),
+    (
+        "onhold",
+        r"not accept our requests to connect|delivery failed \d+ attempts|"
+        r"not delivered within|retry timeout|could not be delivered for",
+        "expired",
+    ),
+)
+_COMPILED_CONTEXT = tuple((a, re.compile(p), b) for a, p, b in CONTEXT_RULES)
+_COMPILED = tuple((reason, re.compile(pattern)) for reason, pattern in TEXT_RULES)
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """What the rules decided and why (``source`` is text, status, reply or none)."""
+
+    reason: str
+    hard: bool
+    source: str
+    evidence: str
+
+
+def is_hard(reason: str, code: str = "", enhanced: str = "") -> bool:
+    """Sisimai's hard/soft verdict: hard for the address-level reasons; a null-MX style
+    ``notaccept`` only when the reply or status is permanent (not 4xx / 4.x.x)."""
+    if reason not in HARD_REASONS:
+        return False
+    if reason != "notaccept":
+        return True  # Sisimai keeps an unknown user hard even on a 4xx reply
+    return not (code.startswith("4") or enhanced.startswith("4."))
+
+
+def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleMatch:
+    """Apply the tables in order: text patterns, enhanced status, reply code; then let the
+    report's wider ``context`` refine the answer (:data:`CONTEXT_RULES`). Never raises."""
+    found = _match(code, enhanced, text)
+    lowered = " ".join(context.lower().split())[:6000]
+    for before, pattern, after in _COMPILED_CONTEXT:
+        if before == "userunknown" and enhanced[1:4] == ".1.":
+            continue  # a specific x.1.x status names the address whatever the command
+        if found.reason == before and pattern.search(lowered):
+            return RuleMatch(after, is_hard(after, code, enhanced), "context", pattern.pattern)
+    if found.reason == "hostunknown" and (code.startswith("4") or enhanced.startswith("4.")):
+        # a temporary DNS failure is a network problem, not a missing domain (as Sisimai)
+        return RuleMatch("networkerror", False, found.source, found.evidence)
+    return found
+
+
+def _match(code: str, enhanced: str, text: str) -> RuleMatch:
+    if enhanced.startswith("2.") or (code.startswith("2") and not enhanced):
+        return RuleMatch("delivered", False, "status", enhanced or code)
+    lowered = " ".join(text.lower().split())[:4000]
+    for reason, pattern in _COMPILED:
+        found = pattern.search(lowered)
+        if found:
+            return RuleMatch(reason, is_hard(reason, code, enhanced), "text", found.group(0))
+    if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", enhanced):
+        generic = "x." + enhanced[2:]
+        for prefix, reason in STATUS_RULES:
+            if generic == prefix or (prefix.endswith(".") and generic.startswith(prefix)):
+                return RuleMatch(reason, is_hard(reason, code, enhanced), "status", enhanced)
+    for reply, reason in REPLY_RULES:
+        if code == reply:
+            return RuleMatch(reason, is_hard(reason, code, enhanced), "reply", code)
+    if code.startswith("2") or enhanced.startswith("2."):
+        return RuleMatch("delivered", False, "reply", code or enhanced)
+    return RuleMatch("onhold", False, "none", "no rule matched")
+
+
+def classify_reply(
+    code: str | int | None, enhanced: str | None, text: str | None
+) -> tuple[str, bool]:
+    """(Sisimai reason, hard bounce) of one SMTP reply by the rules alone.
+
+    ``classify_reply(550, "5.1.1", "user unknown") == ("userunknown", True)``."""
+    found = match_reply(str(code or ""), enhanced or "", text or "")
+    return found.reason, found.hard

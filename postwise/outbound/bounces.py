@@ -1,0 +1,350 @@
+"""Bounce messages -> one :class:`BounceRecord` per failed recipient.
+
+Reads RFC 3464 delivery status notifications (``message/delivery-status``), ARF complaints
+(:mod:`postwise.outbound.complaints`), auto-replies, and the human-readable reports of MTAs that
+send no DSN (qmail, Exim, Sendmail, providers): recipient addresses, SMTP reply codes, enhanced
+status codes and diagnostic text are found with heuristics. The reason comes from the rules
+(:mod:`postwise.outbound.bounce_rules`) unless a classifier (:mod:`postwise.outbound.bounce_model`)
+is given. Never raises: input that is not a bounce gives an empty list.
+"""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from postwise.outbound.bounce_rules import is_hard, match_reply
+
+ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+REPLY = re.compile(r"(?<![\d.#-])([245][0-7]\d)(?:[ -]|$)", re.MULTILINE)
+# Where a returned copy of the original message begins in a plain-text report.
+ORIGINAL_MARKERS = re.compile(
+    r"^(?:-+ ?(?:below this line is a copy|original message|this is a copy|the (?:original|"
+    r"header)|returned message|undelivered message|message header)|content-type: message/"
+    r"|------ this is a copy of the message|received: |return-path: )",
+    re.IGNORECASE | re.MULTILINE,
+)
+NOT_RECIPIENTS = re.compile(
+    r"^(mailer-daemon|postmaster|double-bounce|bounce|noreply|no-reply)", re.IGNORECASE
+)
+# Message-ids, VERP and tracking addresses that reports quote next to the recipients.
+NOT_MAILBOX = re.compile(r"^([^@]*=[^@]*|[\d.a-f]{16,}|[\d.]{10,})@")
+# The recipient Sisimai reports for an ARF report that names none.
+UNDISCLOSED_RECIPIENT = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
+MAX_TEXT = 20000
+
+
+@dataclass(frozen=True)
+class BounceRecord:
+    """One failed (or reported) recipient of a bounce, with the classification."""
+
+    recipient: str
+    reason: str
+    hard: bool
+    status: str = ""
+    reply_code: str = ""
+    diagnostic: str = ""
+    action: str = ""
+    feedback_type: str = ""
+    source: str = ""  # how the reason was decided: text, status, reply, model, none, ...
+    note: str = ""
+
+
+# A reason classifier: (reply code, enhanced status, diagnostic text, the whole report's
+# text) -> (reason, how it was decided).
+ReasonClassifier = Callable[[str, str, str, str], tuple[str, str]]
+
+
+def _rules(code: str, enhanced: str, text: str, context: str) -> tuple[str, str]:
+    found = match_reply(code, enhanced, text, context)
+    return found.reason, found.source
+
+
+def _decode(part: email.message.Message) -> str:
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        return raw if isinstance(raw, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
+
+
+def _status_blocks(part: email.message.Message) -> list[dict[str, str]]:
+    """The per-message and per-recipient fields of a message/delivery-status part."""
+    payload = part.get_payload()
+    text = ""
+    if isinstance(payload, list):
+        text = "\n\n".join(
+            "\n".join(f"{k}: {v}" for k, v in block.items())
+            if isinstance(block, email.message.Message)
+            else str(block)
+            for block in payload
+        )
+    elif isinstance(payload, str):
+        text = _decode(part) or payload
+    blocks: list[dict[str, str]] = []
+    for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
+        fields: dict[str, str] = {}
+        for line in re.sub(r"\n[ \t]+", " ", chunk).splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name.strip():
+                fields.setdefault(name.strip().lower(), " ".join(value.split()))
+        if fields:
+            blocks.append(fields)
+    return blocks
+
+
+def _address_of(value: str) -> str:
+    found = ADDRESS.search(value.split(";", 1)[-1]) or ADDRESS.search(value)
+    return found.group(0).strip(".").lower() if found else ""
+
+
+def _human_text(msg: email.message.Message) -> tuple[str, list[dict[str, str]], bool]:
+    """(readable report text, delivery-status blocks, has a feedback-report part)."""
+    texts: list[str] = []
+    blocks: list[dict[str, str]] = []
+    feedback = False
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        ctype = part.get_content_type()
+        if ctype in ("message/delivery-status", "message/global-delivery-status"):
+            blocks.extend(_status_blocks(part))
+        elif ctype == "message/feedback-report":
+            feedback = True
+        elif ctype in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            continue  # the returned original: its addresses are not the failed recipients
+        elif part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend(p for p in payload if isinstance(p, email.message.Message))
+        elif ctype.startswith("text/") or ctype == "message/delivery-status":
+            text = _decode(part)
+            if ctype == "text/html":
+                text = re.sub(r"<[^>]+>", " ", text)
+            texts.append(text)
+    text = "\n".join(texts)[:MAX_TEXT]
+    marker = ORIGINAL_MARKERS.search(text, 80)
+    if marker:
+        text = text[: marker.start()]
+    return text, blocks, feedback
+
+
+def _codes(text: str) -> tuple[str, str]:
+    enhanced = ENHANCED.search(text)
+    reply = REPLY.search(text)
+    return (reply.group(1) if reply else ""), (enhanced.group(1) if enhanced else "")
+
+
+def _excluded_addresses(msg: email.message.Message) -> set[str]:
+    """The bounce's own sender and addressee (the original sender), and the original
+    message's sender: none of them is a failed recipient."""
+    excluded: set[str] = set()
+    headers = [msg]
+    for part in msg.walk():
+        if part.get_content_type() == "message/rfc822":
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                headers.extend(p for p in payload[:1] if isinstance(p, email.message.Message))
+    for message in headers:
+        for name in ("From", "Return-Path", "Sender", "To" if message is msg else "Sender"):
+            excluded.update(a.lower() for a in ADDRESS.findall(str(message.get(name, ""))))
+    return excluded
+
+
+def _text_recipients(text: str, excluded: set[str]) -> list[tuple[str, str]]:
+    """(recipient, the text around it) for each address named in a plain-text report."""
+    found: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    starts: list[tuple[str, int]] = []
+    for match in ADDRESS.finditer(text):
+        address = match.group(0).strip(".").lower()
+        if (
+            address in seen
+            or address in excluded
+            or NOT_RECIPIENTS.match(address)
+            or NOT_MAILBOX.match(address)
+            or re.search(r"contact\W{0,5}$", text[max(0, match.start() - 12) : match.start()])
+        ):
+            continue
+        seen.add(address)
+        starts.append((address, match.start()))
+    for index, (address, start) in enumerate(starts):
+        # a recipient's own diagnostic runs until the next recipient is named
+        end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
+        found.append((address, text[start : max(end, start + 200)][:1500]))
+    return found
+
+
+def _record(
+    recipient: str,
+    code: str,
+    enhanced: str,
+    text: str,
+    classify: ReasonClassifier,
+    context: str = "",
+    **extra: str,
+) -> BounceRecord:
+    diagnostic = " ".join(text.split())[:1000]
+    reason, source = classify(code, enhanced, diagnostic, " ".join(context.split())[:3000])
+    return BounceRecord(
+        recipient=recipient,
+        reason=reason,
+        hard=is_hard(reason, code, enhanced),
+        status=enhanced,
+        reply_code=code,
+        diagnostic=diagnostic,
+        source=source,
+        note=(
+            f"no rule matched reply {code or '-'} / status {enhanced or '-'}; classified as "
+            f"{reason!r}"
+            if source == "none"
+            else ""
+        ),
+        **extra,
+    )
+
+
+def _from_dsn(
+    blocks: list[dict[str, str]], text: str, classify: ReasonClassifier
+) -> list[BounceRecord]:
+    records = []
+    for block in blocks:
+        recipient = _address_of(
+            block.get("final-recipient", "") or block.get("original-recipient", "")
+        )
+        if not recipient:
+            continue
+        action = block.get("action", "").lower()
+        diagnostic = block.get("diagnostic-code", "").split(";", 1)[-1].strip()
+        status = block.get("status", "")
+        enhanced = ENHANCED.search(status)
+        code, text_enhanced = _codes(diagnostic)
+        enhanced_code = enhanced.group(1) if enhanced else text_enhanced
+        detail = diagnostic or text
+        if action == "delivered" or action == "relayed" or action == "expanded":
+            records.append(
+                BounceRecord(
+                    recipient,
+                    "delivered",
+                    False,
+                    enhanced_code,
+                    code,
+                    detail[:1000],
+                    action,
+                    source="action",
+                )
+            )
+            continue
+        records.append(
+            _record(recipient, code, enhanced_code, detail, classify, text, action=action)
+        )
+    return records
+
+
+def _is_auto_reply(msg: email.message.Message) -> bool:
+    auto = str(msg.get("Auto-Submitted", "")).lower()
+    subject = str(msg.get("Subject", "")).lower()
+    return auto.startswith("auto-replied") or bool(
+        re.search(
+            r"out of (the )?office|auto(matic)?[- ]?(reply|response)|vacation|abwesen", subject
+        )
+    )
+
+
+def parse_bounce(raw: bytes, classify: ReasonClassifier | None = None) -> list[BounceRecord]:
+    """The failed recipients of a bounce message, each classified. Never raises.
+
+    ``classify`` decides the reason from (reply code, enhanced status, diagnostic text); the
+    rules by default. A message that is not a bounce gives an empty list; a bounce whose
+    recipient cannot be found gives one record with an empty recipient and a note."""
+    try:
+        return _parse(raw, classify or _rules)
+    except Exception as error:  # a parser for hostile input: record, never raise
+        return [BounceRecord("", "undefined", False, note=f"unparseable bounce ({error!r})")]
+
+
+def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
+    if not isinstance(raw, bytes | bytearray) or not raw.strip():
+        return []
+    msg = email.message_from_bytes(bytes(raw), policy=email.policy.compat32)
+    text, blocks, feedback = _human_text(msg)
+    if feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
+        from postwise.outbound.complaints import parse_arf
+
+        complaint = parse_arf(bytes(raw))
+        if complaint is not None:
+            return [
+                BounceRecord(
+                    r,
+                    "feedback",
+                    False,
+                    feedback_type=complaint.feedback_type,
+                    source="arf",
+                    diagnostic=complaint.feedback_type,
+                )
+                for r in complaint.recipients or [UNDISCLOSED_RECIPIENT]
+            ]
+    if blocks:
+        records = _from_dsn(blocks, text, classify)
+        if records:
+            return records
+    excluded = _excluded_addresses(msg)
+    code, enhanced = _codes(text)
+    subject = str(msg.get("Subject", "")) + " " + str(msg.get("From", ""))
+    looks_like_bounce = bool(code or enhanced) or bool(
+        re.search(
+            r"undeliver|delivery (status|failure|has failed)|returned mail|failure notice|"
+            r"non[- ]?delivery|could not be delivered|mail delivery|bounce|"
+            r"delivery notification|not delivered|warning",
+            subject + " " + text[:600],
+            re.IGNORECASE,
+        )
+    )
+    if _is_auto_reply(msg) and not blocks and not looks_like_bounce:
+        sender = _address_of(str(msg.get("From", "")))
+        return [
+            BounceRecord(sender, "vacation", False, source="auto-reply", diagnostic=subject[:200])
+        ]
+    if not looks_like_bounce:
+        return []
+    recipients = _text_recipients(text, excluded)
+    if not recipients:
+        for name in ("X-Failed-Recipients", "Original-Recipient", "To"):
+            address = _address_of(str(msg.get(name, "")))
+            if address and name != "To":
+                recipients = [(address, text)]
+                break
+    if not recipients:
+        record = _record("", code, enhanced, subject + "\n" + text, classify, subject + text)
+        return [replace(record, note="no recipient address found in the report")]
+    failed = str(msg.get("X-Failed-Recipients", ""))
+    if failed:
+        listed = [a.lower() for a in ADDRESS.findall(failed)]
+        ordered = [r for r in recipients if r[0] in listed]
+        recipients = ordered or [(a, text) for a in listed]
+    records = []
+    for address, context in recipients:
+        own_code, own_enhanced = _codes(context)
+        records.append(
+            _record(
+                address,
+                own_code or code,
+                own_enhanced or enhanced,
+                context if (own_code or own_enhanced) else text,
+                classify,
+                subject + "\n" + text,
+            )
+        )
+    return records
