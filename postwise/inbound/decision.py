@@ -122,3 +122,31 @@ def _is_postwise(lines: list[bytes], index: int) -> bool:
     while index > 0 and lines[index][:1] in (b" ", b"\t"):
         index -= 1
     return lines[index][:11].lower() == b"x-postwise-"
+
+
+def without_forged_results(raw: bytes, authserv_id: str) -> bytes:
+    """``raw`` without the ``Authentication-Results`` header fields that claim to come from
+    ``authserv_id`` (RFC 8601 5: a border MTA removes them, or a sender could forge our
+    verdict). Other fields, the body and the bytes of everything kept are untouched."""
+    end = raw.find(b"\r\n\r\n")
+    head_end = end + 2 if end >= 0 else len(raw)
+    lines = raw[:head_end].split(b"\r\n")
+    claimed = authserv_id.strip().lower().encode("ascii", "replace")
+    kept: list[bytes] = []
+    dropping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # a continuation belongs to the field above
+            if not dropping:
+                kept.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        dropping = bool(
+            colon
+            and name.strip().lower() == b"authentication-results"
+            and value.split(b";", 1)[0].strip().lower().split(b" ", 1)[0] == claimed
+        )
+        if not dropping:
+            kept.append(line)
+    if len(kept) == len(lines):
+        return raw
+    return b"\r\n".join(kept) + raw[head_end:]

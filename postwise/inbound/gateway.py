@@ -42,7 +42,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from postwise.core.errors import MessageTooLarge
 from postwise.core.events import append_event
 from postwise.inbound.checks.base import Envelope
-from postwise.inbound.decision import with_headers
+from postwise.inbound.decision import with_headers, without_forged_results
 from postwise.inbound.pipeline import InboundPipeline
 from postwise.inbound.relay import Delivery, Destination
 from postwise.inbound.spool import Spool, SpooledMessage
@@ -431,7 +431,7 @@ class GatewayHandler:
             return f"451 4.3.0 Cannot scan the message now ({type(error).__name__}); try later"
         if decision.disposition == "reject":
             return decision.reject_reply
-        marked = with_headers(spooled.raw, decision.headers)
+        marked = with_headers(without_forged_results(spooled.raw, self.hostname), decision.headers)
         if decision.disposition == "quarantine":
             try:
                 entry = await self.pipeline.hold(marked, decision, envelope, origin="gateway")

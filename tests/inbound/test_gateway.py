@@ -237,6 +237,25 @@ def test_ham_is_relayed_with_postwise_headers_and_a_received_header(
     assert spool_count(data_dir) == 0
 
 
+def test_authentication_results_forged_in_our_name_are_removed(
+    sink: Sink, start_gateway: StartGateway, ham: bytes
+) -> None:
+    forged = (
+        b"Authentication-Results: postwise.test; spf=pass smtp.mailfrom=bank.example;\r\n"
+        b"\tdkim=pass header.d=bank.example\r\n"
+        b"Authentication-Results: mx.upstream.example; spf=fail smtp.mailfrom=bank.example\r\n"
+    )
+    gateway = start_gateway(sink.address)
+    with connect(gateway.port) as client:
+        code, _ = transaction(client, forged + ham)
+    assert code == 250
+    [message] = sink.messages
+    assert b"postwise.test; spf=pass" not in message.raw
+    assert b"dkim=pass header.d=bank.example" not in message.raw  # its continuation went too
+    assert b"Authentication-Results: mx.upstream.example; spf=fail" in message.raw
+    assert message.raw.endswith(ham)
+
+
 def test_reject_is_a_550_with_the_reason_and_the_verdict_is_recorded(
     sink: Sink, start_gateway: StartGateway, rejected: bytes, data_dir: Path
 ) -> None:
