@@ -6,12 +6,12 @@ merged key by key, so an operator overrides one weight without copying the rest.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from postwise.core.errors import PolicyError
+from postwise.core.layered_toml import merge_tables, read_toml
 from postwise.core.types import Action
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -52,34 +52,14 @@ class Policy:
         }
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as error:
-        raise PolicyError(f"{path}: policy file not found") from error
-    except tomllib.TOMLDecodeError as error:
-        raise PolicyError(f"{path}: not valid TOML: {error}") from error
-
-
 def load_policy(override: Path | None = None) -> Policy:
     """The shipped policy with ``override`` layered on top.
 
     Raises PolicyError naming the file and key when a value is missing or of the wrong type."""
-    data = _read_toml(shipped_policy_path())
+    data = read_toml(shipped_policy_path(), PolicyError, "policy file")
     source = "shipped"
     if override is not None:
-        data = _merge(data, _read_toml(override))
+        data = merge_tables(data, read_toml(override, PolicyError, "policy file"))
         source = str(override.name)
     try:
         actions = data["actions"]

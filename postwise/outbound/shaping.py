@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from typing import Any, Literal, cast
 from sqlalchemy.engine import Engine
 
 from postwise.core.errors import PolicyError
+from postwise.core.layered_toml import merge_tables, read_toml
 
 _HERE = Path(__file__).resolve().parent.parent
 
@@ -378,28 +378,6 @@ def _limits(budget_key: str, source: str, values: dict[str, int | None]) -> Limi
 # ---------------------------------------------------------------- loading
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as error:
-        raise ShapingError(f"{path}: shaping file not found") from error
-    except OSError as error:
-        raise ShapingError(f"{path}: cannot read the shaping file: {error}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ShapingError(f"{path}: not valid TOML: {error}") from error
-
-
 class _Reader:
     """Reads the merged tables and names, in each error, the file the bad key came from."""
 
@@ -548,9 +526,9 @@ def load_shaping(path: Path | None = None) -> ShapingPolicy:
     Raises ShapingError naming the file, the key and the problem when a file is missing, not
     TOML, or a value is missing or malformed."""
     shipped = shipped_shaping_path()
-    data = _read_toml(shipped)
-    operator = _read_toml(path) if path is not None else {}
-    data = _merge(data, operator)
+    data = read_toml(shipped, ShapingError, "shaping file")
+    operator = read_toml(path, ShapingError, "shaping file") if path is not None else {}
+    data = merge_tables(data, operator)
     reader = _Reader(shipped, operator, path)
     version = str(reader.table(data.get("shaping", {}), ("shaping",)).get("version", "0"))
     if path is not None:
