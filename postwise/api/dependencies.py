@@ -32,8 +32,9 @@ def get_services(request: Request) -> InboundServices:
     return services
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+async def read_message_body(request: Request, limit: int) -> bytes:
+    """The raw message in the request body: 413 as soon as it passes ``limit`` bytes, 400 when
+    it is empty."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"message is {declared} bytes, over the limit of {limit} bytes")
@@ -44,7 +45,14 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise HTTPException(413, f"message is over the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise HTTPException(
+            400,
+            "empty body: send the raw RFC 822 message as the request body "
+            "(curl --data-binary @message.eml)",
+        )
+    return raw
 
 
 def raw_message_body(description: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from postwise.api.dependencies import (
     get_engine,
     get_scanner,
     raw_message_body,
-    read_limited_body,
+    read_message_body,
 )
 from postwise.core.errors import ModelError
 from postwise.core.events import append_event
@@ -43,13 +43,7 @@ async def learn_message(
 ) -> dict[str, Any]:
     """Teach the online model that the message is ``as``; returns its probabilities before and
     after, the online model's new version, and whether the feedback was new to the event log."""
-    raw = await read_limited_body(request, settings.max_message_bytes)
-    if not raw.strip():
-        raise HTTPException(
-            400,
-            "empty body: send the raw RFC 822 message as the request body "
-            "(curl --data-binary @message.eml)",
-        )
+    raw = await read_message_body(request, settings.max_message_bytes)
     try:
         result = await run_in_threadpool(scanner.learn, raw, label)
     except ModelError as error:

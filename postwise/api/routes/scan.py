@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
@@ -13,7 +13,7 @@ from postwise.api.dependencies import (
     get_engine,
     get_scanner,
     raw_message_body,
-    read_limited_body,
+    read_message_body,
 )
 from postwise.core.events import record_verdict
 from postwise.core.settings import Settings
@@ -35,13 +35,7 @@ async def scan_message(
     settings: Settings = Depends(get_app_settings),
 ) -> dict[str, Any]:
     """Scan one message and return its verdict; the verdict is also stored with provenance."""
-    raw = await read_limited_body(request, settings.max_message_bytes)
-    if not raw.strip():
-        raise HTTPException(
-            400,
-            "empty body: send the raw RFC 822 message as the request body "
-            "(curl --data-binary @message.eml)",
-        )
+    raw = await read_message_body(request, settings.max_message_bytes)
     verdict = await run_in_threadpool(scanner.scan, raw, id)
     if engine is not None:
         await run_in_threadpool(record_verdict, engine, verdict, "api")
