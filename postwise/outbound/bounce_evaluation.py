@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from postwise.core.errors import CorpusError
+from postwise.outbound.bounce_rules import is_hard
 from postwise.outbound.bounces import BounceRecord, ReasonClassifier, parse_bounce
 
 VALIDATION_SHARE = 0.25
@@ -59,14 +60,7 @@ def read_bounces(data: Path) -> list[LabelledBounce]:
         raise CorpusError(f"{data}: no manifest.csv; expected the shared bounce layout")
     with manifest.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    blobs: dict[str, bytes] = {}
-    archive = data / "bounces.tar.gz"
-    if archive.is_file():
-        with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
-                handle_or_none = tar.extractfile(member) if member.isfile() else None
-                if handle_or_none is not None:
-                    blobs[member.name.removeprefix("./")] = handle_or_none.read()
+    blobs = _archive_members(data / "bounces.tar.gz")
     grouped: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         grouped.setdefault(row["eml_path"], []).append(row)
@@ -88,6 +82,45 @@ def read_bounces(data: Path) -> list[LabelledBounce]:
         )
         sample_id = recipient_rows[0].get("sample_id", path)
         bounces.append(LabelledBounce(sample_id, raw, near_duplicate_group(raw), labels))
+    return bounces
+
+
+def _archive_members(archive: Path) -> dict[str, bytes]:
+    blobs: dict[str, bytes] = {}
+    if archive.is_file():
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                handle = tar.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    blobs[member.name.removeprefix("./")] = handle.read()
+    return blobs
+
+
+def read_extras(data: Path) -> list[LabelledBounce]:
+    """The unlabelled extra mails (``extras.csv`` + ``extras.tar.gz``) with their *silver*
+    labels (another Sisimai version's output, not test expectations): training material only,
+    never scored. Mails without a silver reason are skipped; a missing file gives []."""
+    listing = data / "extras.csv"
+    if not listing.is_file():
+        return []
+    with listing.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    blobs = _archive_members(data / "extras.tar.gz")
+    bounces = []
+    for row in rows:
+        raw = blobs.get(row.get("eml_path", ""))
+        reasons = [r for r in row.get("silver_reasons", "").split() if r]
+        if raw is None or row.get("kind") != "unlabelled" or len(reasons) != 1:
+            continue
+        status = row.get("silver_statuses", "").strip("-")
+        label = LabelledRecipient(
+            rcpt_index=1,
+            reason=reasons[0],
+            hard=is_hard(reasons[0], "", status),
+            recipient=row.get("silver_recipients", "").lower(),
+        )
+        group = near_duplicate_group(raw)
+        bounces.append(LabelledBounce(row.get("sample_id", ""), raw, group, (label,)))
     return bounces
 
 

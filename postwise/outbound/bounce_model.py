@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from postwise.core.errors import ModelError
-from postwise.outbound.bounce_rules import match_reply
+from postwise.outbound.bounce_rules import failed_command, match_reply, reporting_mta
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 MODEL_FILE = "model.npz"
 _WORD = re.compile(r"[a-z][a-z']+")
 _NOISE = re.compile(r"\S+@\S+|https?://\S+|\b[\w-]+(\.[\w-]+){2,}\b|\d+")
@@ -40,6 +40,11 @@ def reply_tokens(code: str, enhanced: str, text: str, context: str = "") -> list
     tokens += [f"#code:{code or 'none'}", f"#class:{code[:1] or 'none'}"]
     tokens += [f"#status:{enhanced or 'none'}", f"#status2:{enhanced[2:5] or 'none'}"]
     tokens += [f"#rule:{rule.reason}", f"#rule_source:{rule.source}"]
+    # Sisimai's semantics depend on the refused command and the engine that wrote the report
+    command = failed_command(text, context) or "none"
+    mta = reporting_mta(context) or "none"
+    tokens += [f"#command:{command}", f"#mta:{mta}", f"#rule_command:{rule.reason}:{command}"]
+    tokens += [f"#rule_mta:{rule.reason}:{mta}", f"#x1x:{enhanced[1:4] == '.1.'}"]
     return tokens
 
 

@@ -64,10 +64,20 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         r"invalid ip for sending|messages from [\d.]+ weren.t sent|aup#cdrbl|\(bl\)|"
         r"service refuse",
     ),
+    ("hostunknown", r"domain is not reachable|host or domain name not found"),
     ("networkerror", r"name service error|no route to host"),
     ("userunknown", r"not listed in public name|no valid recipients"),
-    ("hostunknown", r"domain is not reachable|host or domain name not found"),
-    ("notcompliantrfc", r"multiple (\S+ )?addresses in from"),
+    (
+        "notcompliantrfc",
+        r"multiple (\S+ )?addresses in from|not rfc ?\d+ compliant|duplicate header",
+    ),
+    (
+        "norelaying",
+        r"relay(ing)? (denied|not permitted|access denied|not allowed)|no relaying|"
+        r"not permitted to relay|unable to relay|relaying denied|we do not relay",
+    ),
+    ("toomanyconn", r"frequency limit|too many recipients"),
+    ("systemfull", r"insufficient disk space|disk (is )?full"),
     ("exceedlimit", r"recipsizelimit|length exceeds limit|exceeds fixed maximum message size"),
     ("notaccept", r"null mx|doesn.t receive email|no mx (record )?found|does not accept mail"),
     (
@@ -80,7 +90,7 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         "requireptr",
         r"reverse (dns|lookup|hostname)|\bptr\b|no rdns|rdns|"
         r"cannot find your hostname|unverifi?ab?le sending ip|unverifyable sending ip|"
-        r"client host .* (name|hostname) lookup|resolve your address",
+        r"client host .* (name|hostname) lookup|resolve your address|ip name lookup failed",
     ),
     (
         "authfailure",
@@ -136,7 +146,7 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         r"(user|mailbox|recipient|address|account) .*(not found|does not exist|doesn.t exist|"
         r"unknown|unavailable|not exist|invalid)|invalid (recipient|mailbox|user|address)|"
         r"unknown (recipient|mailbox|address|local)|not a valid (user|mailbox|recipient)|"
-        r"recipient rejected|address rejected|doesn.t have an? .* account|user not|"
+        r"doesn.t have an? .* account|user not|"
         r"mailbox not found|no mailbox|unrouteable address|"
         r"rejected: user|addressee unknown|is not a known user|undeliverable address",
     ),
@@ -147,7 +157,11 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     ),
     ("notaccept", r"does not accept mail|null mx|not accept(ing)? (any )?mail|no mail service"),
     ("securityerror", r"\btls\b|\bssl\b|certificate|encryption required|security (error|policy)"),
-    ("syntaxerror", r"syntax error|command unrecognized|unrecognized command|bad sequence"),
+    (
+        "syntaxerror",
+        r"syntax error|command unrecognized|unrecognized command|bad sequence|"
+        r"not implemented",
+    ),
     (
         "notcompliantrfc",
         r"rfc ?(5322|2822|822|5321)|not (rfc|compliant)|duplicate header|"
@@ -180,6 +194,11 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         r"temporary failure|local error|configuration error",
     ),
     ("mailererror", r"mailer|command (died|failed)|program|pipe to"),
+    ("userunknown", r"recipient rejected|address rejected"),
+)
+# Text rules too generic to overrule an address or mailbox status (x.1.x, x.2.x).
+WEAK_TEXT_REASONS = frozenset(
+    {"mailererror", "systemerror", "networkerror", "contenterror", "expired", "policyviolation"}
 )
 
 # Enhanced status codes (RFC 3463) -> reason, most specific first. "x." matches 4 and 5.
@@ -225,6 +244,11 @@ STATUS_RULES: tuple[tuple[str, str], ...] = (
 # Reply code -> reason, when neither text nor enhanced code decides.
 REPLY_RULES: tuple[tuple[str, str], ...] = (
     ("421", "blocked"),
+    ("500", "syntaxerror"),
+    ("501", "syntaxerror"),
+    ("502", "syntaxerror"),
+    ("503", "syntaxerror"),
+    ("504", "syntaxerror"),
     ("450", "mailboxfull"),
     ("451", "systemerror"),
     ("452", "mailboxfull"),
@@ -252,6 +276,50 @@ CONTEXT_RULES: tuple[tuple[str, str, str], ...] = (
         "expired",
     ),
 )
+# The SMTP command a report says was refused (first match wins), as Sisimai reads it from the
+# transcript: Postfix "in reply to RCPT TO command", Exim "after RCPT TO", Sendmail ">>> DATA",
+# qmail "does not like recipient", DragonFly "did not like our RCPT TO", ...
+COMMAND_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "DATA",
+        r"end of data|>>> data|after data|in reply to data|data command|command:? data|"
+        r"\(data\)|reply to data",
+    ),
+    (
+        "RCPT",
+        r"rcpt to|>>> rcpt|\brcpt\b|does not like recipient|\[rcpt_to\]|"
+        r"recipient address rejected",
+    ),
+    ("MAIL", r"mail from|>>> mail\b|after mail\b|in reply to mail\b"),
+    (
+        "CONN",
+        r"initial connection|after (ehlo|helo)|in reply to (ehlo|helo)|>>> (ehlo|helo)|"
+        r"greeting|while connected|connect(ion)? to .* failed",
+    ),
+)
+# Which software wrote the report, from its fixed wording (Sisimai decides per engine; the
+# model learns per engine from these names). Ordered, first match wins.
+MTA_RULES: tuple[tuple[str, str], ...] = (
+    ("postfix", r"this is the (postfix|mail system) program|the mail system at host|postfix"),
+    ("exim", r"created automatically by mail delivery software|smtp error from remote mail"),
+    ("qmail", r"qmail-send program|qmail|does not like recipient"),
+    ("sendmail", r"the original message was received at|----- transcript of session follows"),
+    ("opensmtpd", r"this is the mailer-daemon, please do not reply"),
+    ("dragonfly", r"dragonfly mail agent|did not like our rcpt"),
+    (
+        "exchange",
+        r"did not reach the following recipient|microsoft exchange|diagnostic information",
+    ),
+    ("gmail", r"google tried to deliver your message|address not found|googlemail|gsmtp"),
+    ("outlook", r"outlook\.com|hotmail|office ?365|delivery has failed to these recipients"),
+    ("amazon", r"amazonses|amazon ses|notificationtype"),
+    ("domino", r"lotus|notes|domino"),
+    ("yahoo", r"yahoo"),
+    ("courier", r"courier mail server"),
+    ("messagingserver", r"this report relates to a message you sent"),
+)
+_COMPILED_MTAS = tuple((name, re.compile(pattern)) for name, pattern in MTA_RULES)
+_COMPILED_COMMANDS = tuple((name, re.compile(pattern)) for name, pattern in COMMAND_RULES)
 _COMPILED_CONTEXT = tuple((a, re.compile(p), b) for a, p, b in CONTEXT_RULES)
 _COMPILED = tuple((reason, re.compile(pattern)) for reason, pattern in TEXT_RULES)
 
@@ -276,6 +344,27 @@ def is_hard(reason: str, code: str = "", enhanced: str = "") -> bool:
     return not (code.startswith("4") or enhanced.startswith("4."))
 
 
+def reporting_mta(context: str) -> str:
+    """The software that wrote the report, from its wording (:data:`MTA_RULES`); ``""`` when
+    not recognised."""
+    lowered = " ".join(context.lower().split())[:6000]
+    for name, pattern in _COMPILED_MTAS:
+        if pattern.search(lowered):
+            return name
+    return ""
+
+
+def failed_command(text: str, context: str = "") -> str:
+    """The SMTP command the reply answered (DATA, RCPT, MAIL, CONN), read from the diagnostic
+    text, else from the whole report; ``""`` when the report does not say."""
+    for source in (text, context):
+        lowered = " ".join(source.lower().split())[:6000]
+        for name, pattern in _COMPILED_COMMANDS:
+            if pattern.search(lowered):
+                return name
+    return ""
+
+
 def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleMatch:
     """Apply the tables in order: text patterns, enhanced status, reply code; then let the
     report's wider ``context`` refine the answer (:data:`CONTEXT_RULES`). Never raises."""
@@ -286,6 +375,16 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
             continue  # a specific x.1.x status names the address whatever the command
         if found.reason == before and pattern.search(lowered):
             return RuleMatch(after, is_hard(after, code, enhanced), "context", pattern.pattern)
+    if (
+        found.reason == "userunknown"
+        and found.source == "text"
+        and code.startswith("5")
+        and enhanced[1:4] != ".1."
+        and failed_command(text, context) == ""
+    ):
+        # Sisimai keeps "unknown user" wording for x.1.x statuses and refused RCPTs; a 5xx
+        # reply after an unknown command (a filter's canned answer) is "filtered"
+        return RuleMatch("filtered", False, "context", "unknown user without RCPT or x.1.x")
     if found.reason == "hostunknown" and (code.startswith("4") or enhanced.startswith("4.")):
         # a temporary DNS failure is a network problem, not a missing domain (as Sisimai)
         return RuleMatch("networkerror", False, found.source, found.evidence)
@@ -298,8 +397,10 @@ def _match(code: str, enhanced: str, text: str) -> RuleMatch:
     lowered = " ".join(text.lower().split())[:4000]
     for reason, pattern in _COMPILED:
         found = pattern.search(lowered)
-        if found:
+        if found and not (reason in WEAK_TEXT_REASONS and enhanced[1:3] in (".1", ".2")):
             return RuleMatch(reason, is_hard(reason, code, enhanced), "text", found.group(0))
+        if found:
+            break  # a generic phrase: the specific status below decides
     if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", enhanced):
         generic = "x." + enhanced[2:]
         for prefix, reason in STATUS_RULES:

@@ -25,6 +25,7 @@ from postwise.outbound.bounce_evaluation import (
     evaluate,
     is_validation,
     read_bounces,
+    read_extras,
 )
 from postwise.outbound.bounce_model import FEATURE_VERSION, BounceModel, reply_tokens
 from postwise.outbound.bounces import parse_bounce
@@ -33,6 +34,8 @@ STRATEGIES = ("model", "rules_then_model", "rules_unless_undecided", "rules_unle
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 C = 10.0
 MIN_DF = 1
+# Silver-labelled extras (another Sisimai version's output) count for less than gold labels.
+EXTRA_WEIGHT = 0.5
 
 
 def _identity(tokens: list[str]) -> list[str]:
@@ -72,19 +75,23 @@ def train_bounces(data: Path, seed: int = 0) -> BounceModel:
             f"{data}: the split leaves {len(train)} train / {len(validation)} "
             "validation mails; both need some"
         )
+    # extras are never scored; any whose near-duplicate group falls in validation is dropped
+    extras = [b for b in read_extras(data) if not is_validation(b.group, seed)]
     documents: list[list[str]] = []
     labels: list[str] = []
-    for bounce in train:
+    sample_weight: list[float] = []
+    for bounce, weight in [(b, 1.0) for b in train] + [(b, EXTRA_WEIGHT) for b in extras]:
         for label, tokens in zip(bounce.recipients, _recipient_tokens(bounce), strict=True):
             if tokens is not None:
                 documents.append(tokens)
                 labels.append(label.reason)
+                sample_weight.append(weight)
     vectorizer = TfidfVectorizer(
         analyzer=_identity, sublinear_tf=True, min_df=MIN_DF, lowercase=False
     )
     features = vectorizer.fit_transform(documents)
     estimator = LogisticRegression(C=C, max_iter=5000)
-    estimator.fit(features, labels)
+    estimator.fit(features, labels, sample_weight=np.asarray(sample_weight))
     vocabulary = {str(t): int(i) for t, i in vectorizer.vocabulary_.items()}
     weights = np.asarray(estimator.coef_, dtype=np.float64).T
     if weights.shape[1] == 1:  # two classes: scikit-learn stores one row
@@ -119,12 +126,13 @@ def train_bounces(data: Path, seed: int = 0) -> BounceModel:
     params = {
         "C": C,
         "min_df": MIN_DF,
+        "extra_weight": EXTRA_WEIGHT,
         "seed": seed,
         "strategy": model.strategy,
         "threshold": model.threshold,
     }
     digest = hashlib.sha256()
-    for bounce in sorted(train, key=lambda b: b.id):
+    for bounce in sorted(train + extras, key=lambda b: b.id):
         digest.update(bounce.id.encode() + b"\n")
     digest.update(repr(sorted(params.items())).encode())
     digest.update(np.round(model.weights, 6).tobytes())
@@ -146,6 +154,7 @@ def train_bounces(data: Path, seed: int = 0) -> BounceModel:
             "path_name": data.name,
             "train_mails": len(train),
             "validation_mails": len(validation),
+            "silver_extra_mails": len(extras),
             "train_reasons": dict(sorted(Counter(labels).items())),
         },
         "licence_notes": (
@@ -173,7 +182,11 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"- combination with the rules: `{card['strategy']}` (chosen on validation)",
         f"- split: {card['split']}",
         f"- data: {card['data']['train_mails']} train mails, "
-        f"{card['data']['validation_mails']} validation mails",
+        f"{card['data']['validation_mails']} validation mails, "
+        f"{card['data'].get('silver_extra_mails', 0)} silver-labelled extra mails (train only, "
+        f"weight {card['params'].get('extra_weight', 1.0)})",
+        "- features: words and word pairs of the reply and the report, reply code, enhanced "
+        "status, the rules' answer, the refused SMTP command and the reporting MTA",
         "",
         "## Validation metrics",
         "",

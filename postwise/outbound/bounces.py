@@ -6,6 +6,9 @@ send no DSN (qmail, Exim, Sendmail, providers): recipient addresses, SMTP reply 
 status codes and diagnostic text are found with heuristics. The reason comes from the rules
 (:mod:`postwise.outbound.bounce_rules`) unless a classifier (:mod:`postwise.outbound.bounce_model`)
 is given. Never raises: input that is not a bounce gives an empty list.
+
+:func:`classify_smtp_reply` classifies one SMTP reply (the delivery engine's view) with the
+shipped model and the rules, loaded once.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from postwise.outbound.bounce_rules import is_hard, match_reply
 
@@ -63,6 +68,41 @@ ReasonClassifier = Callable[[str, str, str, str], tuple[str, str]]
 def _rules(code: str, enhanced: str, text: str, context: str) -> tuple[str, str]:
     found = match_reply(code, enhanced, text, context)
     return found.reason, found.source
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_classifier(folder: Path) -> ReasonClassifier:
+    """The model in ``folder`` combined with the rules, loaded once per folder; the rules
+    alone when the folder holds no usable model (a missing model must not stop delivery)."""
+    from postwise.core.errors import ModelError
+    from postwise.outbound.bounce_model import BounceModel
+
+    try:
+        return BounceModel.load(folder).classify
+    except ModelError:
+        return _rules
+
+
+def classify_smtp_reply(
+    code: str | int | None, enhanced: str | None, text: str | None, model_path: Path | None = None
+) -> tuple[str, bool]:
+    """(Sisimai reason, hard bounce) of one SMTP reply, as the delivery engine sees it.
+
+    Uses the shipped model combined with the rules (the ``bounce_model_path`` setting, or
+    ``model_path``), loaded once and cached; falls back to the rules alone when no model can
+    be loaded. Never raises on odd input: no code, status or text at all gives
+    ``("onhold", False)``. ``classify_smtp_reply("550", "5.1.1", "User unknown")`` is
+    ``("userunknown", True)``."""
+    if model_path is None:
+        from postwise.core.settings import get_settings
+
+        model_path = get_settings().resolved_bounce_model_path
+    code_text, status = str(code or "").strip(), (enhanced or "").strip()
+    diagnostic = " ".join((text or "").split())[:1000]
+    if not (code_text or status or diagnostic):
+        return "onhold", False  # nothing to read: the model would only guess
+    reason, _ = _loaded_classifier(model_path)(code_text, status, diagnostic, diagnostic)
+    return reason, is_hard(reason, code_text, status)
 
 
 def _decode(part: email.message.Message) -> str:
@@ -168,14 +208,21 @@ def _text_recipients(text: str, excluded: set[str]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     seen: set[str] = set()
     starts: list[tuple[str, int]] = []
+    # an address offered as a contact ("please contact <support@...>") is never a recipient,
+    # wherever else the report repeats it
+    contacts = {
+        match.group(0).strip(".").lower()
+        for match in ADDRESS.finditer(text)
+        if re.search(r"contact\W{0,5}$", text[max(0, match.start() - 12) : match.start()])
+    }
     for match in ADDRESS.finditer(text):
         address = match.group(0).strip(".").lower()
         if (
             address in seen
             or address in excluded
+            or address in contacts
             or NOT_RECIPIENTS.match(address)
             or NOT_MAILBOX.match(address)
-            or re.search(r"contact\W{0,5}$", text[max(0, match.start() - 12) : match.start()])
         ):
             continue
         seen.add(address)
@@ -183,7 +230,7 @@ def _text_recipients(text: str, excluded: set[str]) -> list[tuple[str, str]]:
     for index, (address, start) in enumerate(starts):
         # a recipient's own diagnostic runs until the next recipient is named
         end = starts[index + 1][1] if index + 1 < len(starts) else len(text)
-        found.append((address, text[start : max(end, start + 200)][:1500]))
+        found.append((address, text[start:end][:1500]))
     return found
 
 
@@ -220,6 +267,8 @@ def _from_dsn(
     blocks: list[dict[str, str]], text: str, classify: ReasonClassifier
 ) -> list[BounceRecord]:
     records = []
+    # where a DSN gives no Diagnostic-Code, the readable part's lines about the recipient
+    segments = dict(_text_recipients(text, set()))
     for block in blocks:
         recipient = _address_of(
             block.get("final-recipient", "") or block.get("original-recipient", "")
@@ -232,7 +281,13 @@ def _from_dsn(
         enhanced = ENHANCED.search(status)
         code, text_enhanced = _codes(diagnostic)
         enhanced_code = enhanced.group(1) if enhanced else text_enhanced
-        detail = diagnostic or text
+        segment = segments.get(recipient, "")
+        if not diagnostic and segment and (_codes(segment) != ("", "")):
+            code, text_enhanced = _codes(segment)
+            enhanced_code = enhanced.group(1) if enhanced else text_enhanced
+        if enhanced_code[1:] == ".0.0" and text_enhanced and text_enhanced[1:] != ".0.0":
+            enhanced_code = text_enhanced  # a generic Status: the reply says more (as Sisimai)
+        detail = diagnostic or (segment if code or text_enhanced else "") or text
         if action == "delivered" or action == "relayed" or action == "expanded":
             records.append(
                 BounceRecord(
