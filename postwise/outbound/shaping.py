@@ -696,6 +696,18 @@ class AutomationEngine:
                 self.on_action(action)
         return fired
 
+    def impose(self, action: AutomationAction) -> bool:
+        """Put an action decided elsewhere (the reputation monitor) in force, with the same
+        bookkeeping as a fired rule. Returns False, doing nothing, while an action of the same
+        rule for the same budget and pool is still in force."""
+        active = {(a.rule, a.budget_key, a.pool) for a in self.active_actions(action.started_at)}
+        if (action.rule, action.budget_key, action.pool) in active:
+            return False
+        self._active.append(action)
+        if self.on_action is not None:
+            self.on_action(action)
+        return True
+
     def active_actions(self, now: datetime) -> list[AutomationAction]:
         """Actions still in force at ``now``; expired ones are dropped."""
         self._active = [a for a in self._active if a.expires_at > now]
@@ -707,13 +719,14 @@ class AutomationEngine:
         """``base`` (default: the policy's limits for ``budget_key``) with the actions in force:
         slow-downs multiply rates and connections by the strongest factor, suspensions set
         ``suspended_until`` (the destination for every pool, or this pool only), a move names
-        the pool to route through."""
+        the pool to route through. An action whose budget key is ``"*"`` (the reputation
+        monitor's verdict on a pool) applies to every destination."""
         limits = base if base is not None else self.policy.limits_for_key(budget_key)
         factor = 1.0
         suspended_until: datetime | None = None
         route: tuple[datetime, str] | None = None
         for action in self.active_actions(now):
-            if action.budget_key != budget_key:
+            if action.budget_key not in (budget_key, "*"):
                 continue
             if action.action == "suspend_destination" or (
                 action.action == "suspend_pool" and action.pool == pool
