@@ -14,6 +14,7 @@ from postwise.auth.dns import DnsTemporaryError
 from postwise.ops.domain_audit.context import Audit
 from postwise.ops.domain_audit.mx import MxHost
 from postwise.ops.domain_audit.records import RecordError, parse_tag_list, shorten
+from postwise.outbound.mta_sts import mx_pattern_matches
 
 PolicyFetcher = Callable[[str], str]
 """Fetches an MTA-STS policy: takes its ``https://mta-sts.<domain>/.well-known/mta-sts.txt``
@@ -151,7 +152,7 @@ def _check_mta_sts_policy(
     if mode == "none":
         return
     for host in hosts:
-        if not any(_mx_pattern_matches(p, host.host) for p in patterns):
+        if not any(mx_pattern_matches(p, host.host) for p in patterns):
             audit.add(
                 "MTA_STS_MX_NOT_COVERED",
                 f"the MX host {host.host} matches no mx: line of the MTA-STS policy: senders "
@@ -159,12 +160,6 @@ def _check_mta_sts_policy(
                 shorten(evidence, 300),
                 f"Add `mx: {host.host}` to the policy and change the id= of the _mta-sts record.",
             )
-
-
-def _mx_pattern_matches(pattern: str, host: str) -> bool:
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and "." not in host[: -len(pattern) + 1]
-    return pattern == host
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
