@@ -1,6 +1,7 @@
 """The main job: the scan API, the SMTP gateway and the milter in one process and one event
 loop, sharing one scanner (so feedback learned through any of them applies to all), one
-database and one quarantine.
+database and one quarantine; beside them the outbound side: the submission port and the
+delivery worker over one queue.
 
 Housekeeping runs beside them: messages a crash left in the spool, or that the next hop could
 not take at start, are retried every ``_RETRY_SECONDS``; quarantine retention is applied hourly.
@@ -13,11 +14,13 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import uvicorn
 from sqlalchemy.engine import Engine
 
+from postwise.auth.dns import Resolver
 from postwise.core.db import open_database
 from postwise.core.settings import Settings
 from postwise.inbound.gateway import Gateway, GatewayLimits
@@ -27,6 +30,19 @@ from postwise.inbound.relay import Destination, LocalMaildir, NextHop
 from postwise.inbound.scanner import Scanner
 from postwise.inbound.spool import Spool
 from postwise.inbound.tls import server_tls_context
+from postwise.outbound.delivery import DeliveryWorker
+from postwise.outbound.mta_sts import MtaStsClient
+from postwise.outbound.queue import OutboundQueue
+from postwise.outbound.reputation import ReputationMonitor, load_reputation
+from postwise.outbound.shaping import (
+    AutomationEngine,
+    ShapingPolicy,
+    event_recorder,
+    load_shaping,
+)
+from postwise.outbound.submission import Accepted, Submitter
+from postwise.outbound.submission_smtp import SubmissionServer
+from postwise.outbound.suppression import SuppressionList
 
 log = structlog.get_logger("postwise.services")
 
@@ -97,6 +113,67 @@ class InboundServices:
         self.engine.dispose()
 
 
+@dataclass
+class OutboundServices:
+    """The outbound parts: queue, suppression list, submitter, shaping and the automation and
+    reputation state the delivery worker and the API share."""
+
+    settings: Settings
+    engine: Engine
+    queue: OutboundQueue
+    suppressions: SuppressionList
+    submitter: Submitter
+    policy: ShapingPolicy
+    automation: AutomationEngine
+    reputation: ReputationMonitor
+    worker: DeliveryWorker | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> OutboundServices:
+        """Open the queue and load the shaping and reputation policies. Raises PolicyError
+        subclasses for a bad policy file, before anything listens."""
+        engine = engine or open_database(settings.resolved_database_url)
+        queue = OutboundQueue(
+            engine, settings.outbound_spool_dir, settings.queue_lifetime_hours * 3600
+        )
+        suppressions = SuppressionList(engine)
+        policy = load_shaping(settings.shaping_policy_path)
+        automation = AutomationEngine(policy, on_action=event_recorder(engine))
+        reputation = ReputationMonitor(load_reputation(settings.reputation_policy_path), automation)
+        submitter = Submitter(settings, queue, suppressions)
+        return cls(settings, engine, queue, suppressions, submitter, policy, automation, reputation)
+
+    def delivery_worker(self) -> DeliveryWorker:
+        """The worker (one per process), created on first use."""
+        if self.worker is None:
+            self.worker = DeliveryWorker(
+                self.settings,
+                self.queue,
+                self.policy,
+                resolver=Resolver.from_settings(self.settings),
+                automation=self.automation,
+                reputation=self.reputation,
+                mta_sts=MtaStsClient(
+                    Resolver.from_settings(self.settings),
+                    port=self.settings.mta_sts_port,
+                    ca_file=self.settings.outbound_tls_ca_file,
+                ),
+            )
+        return self.worker
+
+    def wake_delivery(self) -> None:
+        """Tell a running worker that mail was queued (safe from any thread)."""
+        worker = self.worker
+        if worker is not None:
+            worker.wake_threadsafe()
+
+    def submit(self, *args: Any, **kwargs: Any) -> Accepted:
+        """:meth:`Submitter.submit`, then wake the worker."""
+        accepted = self.submitter.submit(*args, **kwargs)
+        self.wake_delivery()
+        return accepted
+
+
 async def _housekeeping(services: InboundServices, gateway: Gateway | None) -> None:
     since_expiry = _EXPIRE_SECONDS
     while True:
@@ -125,7 +202,15 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
     from postwise.api.app import create_app
 
     services = InboundServices.from_settings(settings)
+    outbound = OutboundServices.from_settings(settings, services.engine)
     gateway = services.gateway() if settings.smtp_enabled else None
+    submission = None
+    if settings.submission_enabled:
+        submission = SubmissionServer(
+            settings, outbound.submitter, server_tls_context(settings), outbound.wake_delivery
+        )
+    stop_delivery = asyncio.Event()
+    delivery: asyncio.Task[None] | None = None
     milter = None
     if settings.milter_enabled:
         from postwise.inbound.milter import MilterServer
@@ -138,7 +223,14 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
         if milter is not None:
             milter_port = await milter.start(settings.milter_host, settings.milter_port)
             log.info("milter_listening", host=settings.milter_host, port=milter_port)
-        app = create_app(settings, services=services)
+        if submission is not None:
+            submission_port = await submission.start(
+                settings.submission_host, settings.submission_port
+            )
+            log.info("submission_listening", host=settings.submission_host, port=submission_port)
+        if settings.delivery_enabled:
+            delivery = asyncio.create_task(outbound.delivery_worker().run(stop_delivery))
+        app = create_app(settings, services=services, outbound=outbound)
         config = uvicorn.Config(app, host=host, port=port, log_level="info")
         housekeeping = asyncio.create_task(_housekeeping(services, gateway))
         try:
@@ -148,6 +240,11 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
     finally:
+        if submission is not None:
+            await submission.close()
+        if delivery is not None:
+            stop_delivery.set()
+            await delivery
         if gateway is not None:
             await gateway.close()
         if milter is not None:

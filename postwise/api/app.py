@@ -8,13 +8,14 @@ from postwise import __version__
 from postwise.api.routes import health, learn, quarantine, scan
 from postwise.core.settings import Settings, get_settings
 from postwise.inbound.scanner import Scanner
-from postwise.services import InboundServices
+from postwise.services import InboundServices, OutboundServices
 
 
 def create_app(
     settings: Settings | None = None,
     scanner: Scanner | None = None,
     services: InboundServices | None = None,
+    outbound: OutboundServices | None = None,
 ) -> FastAPI:
     """Build the app: loads the scanner (model and policy) and opens the database up front, so
     a broken model or policy stops the server at start rather than at the first request.
@@ -26,7 +27,9 @@ def create_app(
         version=__version__,
         description="Scan mail for spam and phishing; more subsystems join as they land.",
     )
+    outbound = outbound or OutboundServices.from_settings(settings, services.engine)
     app.state.settings = settings
+    app.state.outbound = outbound
     app.state.services = services
     app.state.scanner = services.scanner
     app.state.engine = services.engine if settings.store_verdicts else None

@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -230,3 +231,82 @@ class TlsReportRecord(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+# --------------------------------------------------------------------------- outbound queue
+# Written by postwise.outbound.queue. Queue times are Unix seconds (floats): the scheduler
+# compares them in SQL on every poll, and numbers compare the same way on every database.
+
+
+class OutboundMessageRecord(Base):
+    """A submitted message: its envelope sender and provenance. The bytes (as submitted, plus
+    the trace and signature fields added on submission) live in the outbound spool under
+    ``id``. ``idempotency_key`` is unique: a retried submission finds the first one."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    mail_from: Mapped[str] = mapped_column(String(512))
+    sending_domain: Mapped[str] = mapped_column(String(255), index=True)
+    message_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(String(998))
+    header_message_id: Mapped[str] = mapped_column(String(998))
+    pool: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    submitted_by: Mapped[str] = mapped_column(String(255))
+    envelope_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class OutboundRecipientRecord(Base):
+    """One recipient of a queued message and where its delivery stands: ``queued`` (waiting
+    for ``next_attempt_at``, possibly after deferrals), ``delivered`` or ``bounced``.
+    ``claimed_by`` names the delivery worker that holds it in memory."""
+
+    __tablename__ = "outbound_recipients"
+    __table_args__ = (Index("ix_outbound_recipients_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("outbound_messages.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str] = mapped_column(String(512))
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_attempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_reply: Mapped[str] = mapped_column(Text, default="")
+    last_mx: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="")
+    reason: Mapped[str] = mapped_column(String(32), default="")
+    hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    dsn_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SuppressionRecord(Base):
+    """An address submission refuses: a hard bounce, a complaint, or an operator's entry."""
+
+    __tablename__ = "suppressions"
+
+    address: Mapped[str] = mapped_column(String(512), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class EgressDailyRecord(Base):
+    """Messages one source address sent on one UTC day: the warm-up schedule's counter (its
+    first day is the address's day 0)."""
+
+    __tablename__ = "egress_daily"
+
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)

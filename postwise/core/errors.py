@@ -3,7 +3,8 @@
     PostwiseError                 every error Postwise raises on purpose
     ├── SettingsError             a setting or the settings file is invalid
     ├── PolicyError               a policy TOML file is missing, unreadable or malformed
-    │   └── ShapingError          (outbound.shaping) a shaping TOML key or value is wrong
+    │   ├── ShapingError          (outbound.shaping) a shaping TOML key or value is wrong
+    │   └── ReputationError       (outbound.reputation) a reputation TOML key or value is wrong
     ├── ModelError                a model artefact is missing, corrupt or of the wrong version
     ├── CorpusError               a training / evaluation data folder is not in a known layout
     ├── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)
@@ -15,6 +16,10 @@
     ├── DkimSigningError          (auth.dkim) a message or key cannot be signed
     │   └── ArcSealError          (auth.arc) a chain cannot be sealed
     ├── DomainAuditError          (ops.domain_audit) a bad domain, selector or port to audit
+    ├── QueueError                (outbound.queue) no such queued message, or nothing to queue
+    ├── SubmissionError           (outbound.submission) a submission is refused, with the reason
+    ├── MtaStsError               (outbound.mta_sts) an MTA-STS policy cannot be fetched
+    │   └── MtaStsPolicyError     the policy text is malformed
     └── ReportError               (ops.dmarc_types) a DMARC / TLS report file cannot be read
 
 Malformed mail is *not* an error: the parser records defects and the checks turn them into

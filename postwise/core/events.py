@@ -15,9 +15,11 @@ from postwise.core.db import EventRecord, VerdictRecord, utcnow
 from postwise.core.types import Verdict
 
 
-def _append(
+def append_event_in(
     connection: Connection, event_id: str, event_type: str, payload: dict[str, Any]
 ) -> bool:
+    """Append one event within ``connection``'s transaction (so it commits with the rows it
+    describes); returns False when ``event_id`` was already stored."""
     values = {"event_id": event_id, "type": event_type, "payload": payload, "created_at": utcnow()}
     dialect = connection.dialect.name
     if dialect in ("sqlite", "postgresql"):
@@ -41,7 +43,7 @@ def _append(
 def append_event(engine: Engine, event_id: str, event_type: str, payload: dict[str, Any]) -> bool:
     """Append one event; returns False when an event with ``event_id`` was already stored."""
     with engine.begin() as connection:
-        return _append(connection, event_id, event_type, payload)
+        return append_event_in(connection, event_id, event_type, payload)
 
 
 def record_verdict(engine: Engine, verdict: Verdict, source: str) -> int:
@@ -65,7 +67,7 @@ def record_verdict(engine: Engine, verdict: Verdict, source: str) -> int:
         session.flush()
         row_id = row.id
         # One transaction for the row and its event: half the commits (and fsyncs) per scan.
-        _append(
+        append_event_in(
             session.connection(),
             f"verdict:{row_id}",
             "verdict",

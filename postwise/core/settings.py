@@ -43,6 +43,16 @@ class DkimKey(BaseModel):
     key_file: Path
 
 
+class SubmissionUser(BaseModel):
+    """One account of the submission port: ``password_hash`` as ``postwise queue
+    hash-password`` prints it (scrypt, salted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str
+    password_hash: str
+
+
 def _config_file() -> Path | None:
     named = os.environ.get("POSTWISE_CONFIG")
     if named:
@@ -130,6 +140,45 @@ class Settings(BaseSettings):
     dkim_keys: list[DkimKey] = Field(
         [], description="DKIM/ARC signing keys: domain, selector and key_file (PEM) each"
     )
+    submission_enabled: bool = Field(True, description="serve starts the submission port")
+    submission_host: str = Field("127.0.0.1", description="submission port bind address")
+    submission_port: int = Field(5587, ge=0, le=65535, description="authenticated submission port")
+    submission_users: list[SubmissionUser] = Field(
+        [], description="submission accounts: username and password_hash each"
+    )
+    submission_max_recipients: int = Field(
+        1000, gt=0, description="recipients per submitted message (SMTP, API and CLI)"
+    )
+    delivery_enabled: bool = Field(True, description="serve starts the outbound delivery worker")
+    delivery_port: int = Field(
+        25, ge=1, le=65535, description="port of remote MX hosts (tests point it at sinks)"
+    )
+    delivery_hostname: str | None = Field(
+        None, description="EHLO name for outbound delivery; default smtp_hostname"
+    )
+    delivery_timeout: float = Field(60.0, gt=0, description="seconds per outbound SMTP exchange")
+    delivery_concurrency: int = Field(
+        100, gt=0, description="outbound SMTP connections open at once, all destinations"
+    )
+    delivery_poll_seconds: float = Field(
+        1.0, gt=0, description="how often the delivery worker looks for due messages"
+    )
+    retry_base_seconds: float = Field(
+        60.0, gt=0, description="first retry delay; doubles per attempt (with jitter)"
+    )
+    retry_max_seconds: float = Field(3600.0, gt=0, description="longest delay between retries")
+    queue_lifetime_hours: float = Field(
+        120.0, gt=0, description="a message undelivered this long bounces (DSN to the sender)"
+    )
+    outbound_tls_ca_file: Path | None = Field(
+        None, description="CA bundle for verified outbound TLS (MTA-STS); default system CAs"
+    )
+    mta_sts_port: int = Field(
+        443, ge=1, le=65535, description="HTTPS port for MTA-STS policy fetches (tests change it)"
+    )
+    reputation_policy_path: Path | None = Field(
+        None, description="operator reputation TOML layered over conf/reputation.toml"
+    )
 
     @field_validator("environment")
     @classmethod
@@ -186,6 +235,14 @@ class Settings(BaseSettings):
     @property
     def resolved_online_model_path(self) -> Path:
         return self.online_model_path or self.data_dir / "online-model.npz"
+
+    @property
+    def resolved_delivery_hostname(self) -> str:
+        return self.delivery_hostname or self.smtp_hostname
+
+    @property
+    def outbound_spool_dir(self) -> Path:
+        return self.data_dir / "outbound"
 
     @property
     def resolved_bounce_model_path(self) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from postwise.core.errors import ModelError
-from postwise.outbound.bounce_rules import failed_command, match_reply, reporting_mta
+from postwise.outbound.bounce_rules import RuleMatch, failed_command, match_reply, reporting_mta
 
 FEATURE_VERSION = 2
 MODEL_FILE = "model.npz"
@@ -82,16 +82,19 @@ class BounceModel:
         shifted = np.exp(decision - decision.max())
         return np.asarray(shifted / shifted.sum())
 
-    def classify(self, code: str, enhanced: str, text: str, context: str = "") -> tuple[str, str]:
-        """(reason, how it was decided) under the model's combination strategy."""
-        rule = match_reply(code, enhanced, text, context)
-        if (
+    def uses_model(self, rule: RuleMatch) -> bool:
+        """Whether the strategy consults the model at all for this rules' answer."""
+        return not (
             self.strategy == "rules"
             or (self.strategy == "rules_then_model" and rule.source in ("text", "context"))
             or (self.strategy == "rules_unless_undecided" and rule.source != "none")
-        ):
+        )
+
+    def combine(self, rule: RuleMatch, row: np.ndarray) -> tuple[str, str]:
+        """(reason, how it was decided) from the rules' answer and the model's probabilities
+        under the model's combination strategy."""
+        if not self.uses_model(rule):
             return rule.reason, f"rules:{rule.source}"
-        row = self.proba(reply_tokens(code, enhanced, text, context))
         best = int(row.argmax())
         if (
             self.strategy == "rules_unless_confident"
@@ -100,6 +103,13 @@ class BounceModel:
         ):
             return rule.reason, f"rules:{rule.source}"
         return self.classes[best], "model"
+
+    def classify(self, code: str, enhanced: str, text: str, context: str = "") -> tuple[str, str]:
+        """(reason, how it was decided) under the model's combination strategy."""
+        rule = match_reply(code, enhanced, text, context)
+        if not self.uses_model(rule):
+            return rule.reason, f"rules:{rule.source}"
+        return self.combine(rule, self.proba(reply_tokens(code, enhanced, text, context)))
 
     def save(self, folder: Path) -> Path:
         """Write ``model.npz`` and ``card.json`` into ``folder``; returns the model file."""

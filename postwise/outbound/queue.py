@@ -1,0 +1,598 @@
+"""The outbound queue: messages on disk, their recipients' delivery state in the database.
+
+A submission is safe before the submitter hears "accepted": :meth:`OutboundQueue.submit` writes
+the bytes durably to the spool, then commits the message and recipient rows in one transaction.
+A retried submission with the same idempotency key finds the first one and adds nothing.
+
+Each recipient is ``queued`` (waiting for ``next_attempt_at``; deferrals keep it here),
+``delivered`` or ``bounced`` (final failure, expiry included). A delivery worker *claims* due
+recipients (``claimed_by``) while it holds them in memory and :meth:`record` writes their
+outcomes — state, the reply, events, and suppressions for hard bounces — in one transaction.
+One delivery worker runs per database: it releases every claim when it starts, which is how the
+claims of a killed worker come back.
+
+    PostwiseError
+    └── QueueError          a message or recipient the queue cannot find or accept
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from postwise.core.db import OutboundMessageRecord, OutboundRecipientRecord
+from postwise.core.durable import remove_durably, write_durably
+from postwise.core.errors import PostwiseError
+from postwise.core.events import append_event_in
+from postwise.outbound.suppression import suppress_in
+
+QUEUED, DELIVERED, BOUNCED = "queued", "delivered", "bounced"
+STATES = (QUEUED, DELIVERED, BOUNCED)
+Outcome = Literal["delivered", "deferred", "bounced"]
+# Event types of delivery outcomes (the reputation monitor and dashboards read them).
+OUTCOME_EVENTS: dict[str, str] = {
+    "delivered": "delivery",
+    "deferred": "deferral",
+    "bounced": "bounce",
+}
+
+
+class QueueError(PostwiseError):
+    """A message or recipient the queue cannot find or accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated submission (see :mod:`postwise.outbound.submission`), ready to queue."""
+
+    mail_from: str
+    recipients: tuple[str, ...]
+    raw: bytes
+    sending_domain: str
+    subject: str
+    header_message_id: str
+    source: str
+    submitted_by: str
+    pool: str = "default"
+    idempotency_key: str | None = None
+    envelope_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    message_id: str
+    recipients: tuple[str, ...]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """The claimed recipients of one message at one destination domain: one SMTP
+    transaction."""
+
+    message_id: str
+    mail_from: str
+    domain: str
+    pool: str
+    sending_domain: str
+    recipients: tuple[tuple[int, str], ...]
+    attempts: int
+    created_at: float
+    expires_at: float
+    envelope_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """What one attempt did for one recipient row. ``next_attempt_at`` is when a deferred
+    recipient is due again; ``counted`` is False for a postponement that was no attempt
+    (a suspended destination, an exhausted warm-up budget)."""
+
+    row_id: int
+    outcome: Outcome
+    reply: str = ""
+    status: str = ""
+    mx: str = ""
+    reason: str = ""
+    hard: bool = False
+    next_attempt_at: float | None = None
+    counted: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def new_message_id() -> str:
+    """Queue ids sort by submission time (milliseconds), then random."""
+    return f"{int(time.time() * 1000):013d}{secrets.token_hex(6)}"
+
+
+class OutboundQueue:
+    """The queue over one database and one spool folder."""
+
+    def __init__(self, engine: Engine, spool_dir: Path, lifetime_seconds: float = 5 * 86400):
+        self.engine = engine
+        self.messages_dir = spool_dir / "messages"
+        self.staging = spool_dir / "tmp"
+        for folder in (self.messages_dir, self.staging):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.lifetime_seconds = lifetime_seconds
+
+    # ------------------------------------------------------------------ submission
+
+    def spool_path(self, message_id: str) -> Path:
+        if not message_id.isalnum():
+            raise QueueError(f"{message_id!r} is not a queue id")
+        return self.messages_dir / f"{message_id}.eml"
+
+    def find_idempotent(self, key: str) -> Enqueued | None:
+        with self.engine.connect() as connection:
+            return self._find_idempotent(connection, key)
+
+    def _find_idempotent(self, connection: Connection, key: str) -> Enqueued | None:
+        row = connection.execute(
+            select(OutboundMessageRecord.id).where(OutboundMessageRecord.idempotency_key == key)
+        ).first()
+        if row is None:
+            return None
+        recipients = connection.execute(
+            select(OutboundRecipientRecord.recipient)
+            .where(OutboundRecipientRecord.message_id == row.id)
+            .order_by(OutboundRecipientRecord.id)
+        ).scalars()
+        return Enqueued(row.id, tuple(recipients), duplicate=True)
+
+    def submit(self, prepared: Prepared, now: float | None = None) -> Enqueued:
+        """Queue ``prepared`` durably; returns its queue id. With an idempotency key seen
+        before, returns the first submission's id with ``duplicate=True`` and queues nothing.
+        Raises QueueError when there is no recipient, OSError when the disk refuses."""
+        if not prepared.recipients:
+            raise QueueError("a message needs at least one recipient to be queued")
+        if prepared.idempotency_key:
+            earlier = self.find_idempotent(prepared.idempotency_key)
+            if earlier is not None:
+                return earlier
+        now = time.time() if now is None else now
+        message_id = new_message_id()
+        path = self.spool_path(message_id)
+        write_durably(path, [prepared.raw], self.staging)
+        message = {
+            "id": message_id,
+            "idempotency_key": prepared.idempotency_key,
+            "mail_from": prepared.mail_from,
+            "sending_domain": prepared.sending_domain,
+            "message_sha256": hashlib.sha256(prepared.raw).hexdigest(),
+            "size": len(prepared.raw),
+            "subject": prepared.subject[:998],
+            "header_message_id": prepared.header_message_id[:998],
+            "pool": prepared.pool,
+            "source": prepared.source,
+            "submitted_by": prepared.submitted_by[:255],
+            "envelope_id": prepared.envelope_id,
+            "created_at": now,
+            "expires_at": now + self.lifetime_seconds,
+        }
+        rows = [
+            {
+                "message_id": message_id,
+                "recipient": recipient,
+                "domain": recipient.rpartition("@")[2].lower(),
+                "state": QUEUED,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_reply": "",
+                "last_mx": "",
+                "status": "",
+                "reason": "",
+                "hard": False,
+                "dsn_sent": False,
+                "updated_at": now,
+            }
+            for recipient in prepared.recipients
+        ]
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(OutboundMessageRecord).values(**message))
+                connection.execute(insert(OutboundRecipientRecord), rows)
+                append_event_in(
+                    connection,
+                    f"submission:{message_id}",
+                    "submission",
+                    {
+                        "message_id": message_id,
+                        "recipients": len(rows),
+                        "source": prepared.source,
+                        "sending_domain": prepared.sending_domain,
+                        "pool": prepared.pool,
+                    },
+                )
+        except IntegrityError:
+            remove_durably(path)
+            if prepared.idempotency_key:
+                earlier = self.find_idempotent(prepared.idempotency_key)
+                if earlier is not None:  # a concurrent submission with the same key won
+                    return earlier
+            raise
+        except BaseException:
+            remove_durably(path)
+            raise
+        return Enqueued(message_id, prepared.recipients)
+
+    def load(self, message_id: str) -> bytes:
+        """The spooled bytes. Raises QueueError when the message has left the spool."""
+        try:
+            return self.spool_path(message_id).read_bytes()
+        except FileNotFoundError:
+            raise QueueError(f"message {message_id} is not in the spool") from None
+
+    # ------------------------------------------------------------------ delivery
+
+    def release(self, worker: str | None = None) -> int:
+        """Drop the claims of ``worker`` (of every worker when None); returns how many."""
+        statement = update(OutboundRecipientRecord).where(
+            OutboundRecipientRecord.claimed_by.is_not(None)
+        )
+        if worker is not None:
+            statement = statement.where(OutboundRecipientRecord.claimed_by == worker)
+        with self.engine.begin() as connection:
+            return connection.execute(statement.values(claimed_by=None)).rowcount or 0
+
+    def claim(self, worker: str, limit: int, now: float | None = None) -> list[Job]:
+        """Claim up to ``limit`` due recipients for ``worker``, grouped into jobs (one per
+        message and destination domain), oldest due first."""
+        now = time.time() if now is None else now
+        recipient = OutboundRecipientRecord
+        with self.engine.begin() as connection:
+            rows = connection.execute(
+                select(
+                    recipient.id,
+                    recipient.message_id,
+                    recipient.recipient,
+                    recipient.domain,
+                    recipient.attempts,
+                )
+                .where(
+                    and_(
+                        recipient.state == QUEUED,
+                        recipient.next_attempt_at <= now,
+                        recipient.claimed_by.is_(None),
+                    )
+                )
+                .order_by(recipient.next_attempt_at, recipient.id)
+                .limit(limit)
+            ).all()
+            if not rows:
+                return []
+            ids = [row.id for row in rows]
+            for start in range(0, len(ids), 500):
+                connection.execute(
+                    update(recipient)
+                    .where(recipient.id.in_(ids[start : start + 500]))
+                    .values(claimed_by=worker)
+                )
+            message_ids = sorted({row.message_id for row in rows})
+            messages = {}
+            for start in range(0, len(message_ids), 500):
+                for message in connection.execute(
+                    select(OutboundMessageRecord).where(
+                        OutboundMessageRecord.id.in_(message_ids[start : start + 500])
+                    )
+                ):
+                    messages[message.id] = message
+        grouped: dict[tuple[str, str], list[Any]] = {}
+        for row in rows:
+            grouped.setdefault((row.message_id, row.domain), []).append(row)
+        jobs = []
+        for (message_id, domain), members in grouped.items():
+            message = messages[message_id]
+            jobs.append(
+                Job(
+                    message_id=message_id,
+                    mail_from=message.mail_from,
+                    domain=domain,
+                    pool=message.pool,
+                    sending_domain=message.sending_domain,
+                    recipients=tuple((m.id, m.recipient) for m in members),
+                    attempts=max(m.attempts for m in members),
+                    created_at=message.created_at,
+                    expires_at=message.expires_at,
+                    envelope_id=message.envelope_id,
+                )
+            )
+        return jobs
+
+    def record(
+        self,
+        results: list[RecipientResult],
+        now: float | None = None,
+        context: dict[int, dict[str, Any]] | None = None,
+    ) -> None:
+        """Store the outcomes of attempts in one transaction: state, reply, the next attempt
+        of deferred recipients, one event per counted attempt, and a suppression for each
+        hard bounce. ``context`` adds fields (message id, provider, pool...) to the events of
+        the rows it names."""
+        if not results:
+            return
+        now = time.time() if now is None else now
+        context = context or {}
+        recipient = OutboundRecipientRecord
+        with self.engine.begin() as connection:
+            for result in results:
+                values: dict[str, Any] = {"claimed_by": None, "updated_at": now}
+                if result.counted:
+                    values.update(
+                        attempts=recipient.attempts + 1,
+                        last_attempt_at=now,
+                        last_reply=result.reply[:2000],
+                        last_mx=result.mx[:255],
+                        status=result.status[:16],
+                        reason=result.reason[:32],
+                        hard=result.hard,
+                    )
+                if result.outcome == "deferred":
+                    values["next_attempt_at"] = (
+                        now if result.next_attempt_at is None else result.next_attempt_at
+                    )
+                else:
+                    values["state"] = DELIVERED if result.outcome == "delivered" else BOUNCED
+                connection.execute(
+                    update(recipient).where(recipient.id == result.row_id).values(**values)
+                )
+                if not result.counted:
+                    continue
+                extra = context.get(result.row_id, {})
+                attempts = connection.execute(
+                    select(recipient.attempts).where(recipient.id == result.row_id)
+                ).scalar_one_or_none()
+                append_event_in(
+                    connection,
+                    f"outbound:{result.row_id}:{attempts}",
+                    OUTCOME_EVENTS[result.outcome],
+                    {
+                        "row_id": result.row_id,
+                        "reply": result.reply[:500],
+                        "status": result.status,
+                        "mx": result.mx,
+                        "reason": result.reason,
+                        "hard": result.hard,
+                        **extra,
+                        **result.details,
+                    },
+                )
+                if result.outcome == "bounced" and result.hard and extra.get("recipient"):
+                    suppress_in(
+                        connection,
+                        str(extra["recipient"]),
+                        result.reason or "hard-bounce",
+                        "bounce",
+                        {"reply": result.reply[:500], "message_id": extra.get("message_id")},
+                        now,
+                    )
+
+    # ------------------------------------------------------------------ DSNs and cleanup
+
+    def bounced_without_dsn(self, limit: int = 100) -> dict[str, list[Any]]:
+        """Bounced recipients whose sender has not been told, grouped by message id."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(OutboundRecipientRecord)
+                .where(
+                    and_(
+                        OutboundRecipientRecord.state == BOUNCED,
+                        OutboundRecipientRecord.dsn_sent.is_(False),
+                    )
+                )
+                .limit(limit)
+            ).all()
+        grouped: dict[str, list[Any]] = {}
+        for row in rows:
+            grouped.setdefault(row.message_id, []).append(row)
+        return grouped
+
+    def mark_dsn_sent(self, row_ids: list[int]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(OutboundRecipientRecord)
+                .where(OutboundRecipientRecord.id.in_(row_ids))
+                .values(dsn_sent=True)
+            )
+
+    def message(self, message_id: str) -> Any:
+        """The message row (or None)."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(OutboundMessageRecord).where(OutboundMessageRecord.id == message_id)
+            ).first()
+
+    def collect_finished(self, limit: int = 1000) -> int:
+        """Remove from the spool the messages with no recipient left to deliver or to report
+        (their rows stay for ``queue show``); returns how many files went."""
+        recipient = OutboundRecipientRecord
+        pending = (
+            select(recipient.message_id)
+            .where(
+                (recipient.state == QUEUED)
+                | and_(recipient.state == BOUNCED, recipient.dsn_sent.is_(False))
+            )
+            .distinct()
+        )
+        removed = 0
+        with self.engine.connect() as connection:
+            busy = set(connection.execute(pending).scalars())
+        for path in sorted(self.messages_dir.glob("*.eml"))[: limit * 4]:
+            if path.stem in busy:
+                continue
+            if time.time() - path.stat().st_mtime < 60:
+                continue  # written by a submission that may not have committed yet
+            remove_durably(path)
+            removed += 1
+            if removed >= limit:
+                break
+        return removed
+
+    # ------------------------------------------------------------------ operating it
+
+    def depth(self) -> dict[str, int]:
+        """Recipients per state."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(OutboundRecipientRecord.state, func.count()).group_by(
+                    OutboundRecipientRecord.state
+                )
+            ).all()
+        counts = {state: 0 for state in STATES}
+        counts.update({state: int(count) for state, count in rows})
+        return counts
+
+    def queued_by_domain(self) -> Counter[str]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(OutboundRecipientRecord.domain, func.count())
+                .where(OutboundRecipientRecord.state == QUEUED)
+                .group_by(OutboundRecipientRecord.domain)
+            ).all()
+        return Counter({domain: int(count) for domain, count in rows})
+
+    def list_messages(
+        self, state: str | None = None, domain: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Newest first: each message with its recipients' states counted. ``state`` keeps
+        messages with a recipient in that state; ``domain`` those with a recipient there."""
+        if state is not None and state not in STATES:
+            raise QueueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        message = OutboundMessageRecord
+        recipient = OutboundRecipientRecord
+        statement = select(message).order_by(message.created_at.desc(), message.id.desc())
+        conditions = []
+        if state is not None:
+            conditions.append(recipient.state == state)
+        if domain is not None:
+            conditions.append(recipient.domain == domain.lower())
+        if conditions:
+            statement = statement.where(
+                message.id.in_(select(recipient.message_id).where(and_(*conditions)))
+            )
+        with self.engine.connect() as connection:
+            messages = connection.execute(statement.limit(limit)).all()
+            ids = [m.id for m in messages]
+            counts: dict[str, Counter[str]] = {i: Counter() for i in ids}
+            if ids:
+                for message_id, row_state, count in connection.execute(
+                    select(recipient.message_id, recipient.state, func.count())
+                    .where(recipient.message_id.in_(ids))
+                    .group_by(recipient.message_id, recipient.state)
+                ):
+                    counts[message_id][row_state] = int(count)
+        return [
+            {
+                "id": m.id,
+                "mail_from": m.mail_from,
+                "subject": m.subject,
+                "created_at": m.created_at,
+                "size": m.size,
+                "pool": m.pool,
+                "source": m.source,
+                "recipients": {s: counts[m.id].get(s, 0) for s in STATES},
+            }
+            for m in messages
+        ]
+
+    def show(self, message_id: str) -> dict[str, Any]:
+        """A message with every recipient's state and last reply. Raises QueueError when the
+        id is unknown."""
+        message = self.message(message_id)
+        if message is None:
+            raise QueueError(f"no message {message_id!r} in the queue (see `postwise queue list`)")
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(OutboundRecipientRecord)
+                .where(OutboundRecipientRecord.message_id == message_id)
+                .order_by(OutboundRecipientRecord.id)
+            ).all()
+        return {
+            "id": message.id,
+            "mail_from": message.mail_from,
+            "sending_domain": message.sending_domain,
+            "subject": message.subject,
+            "header_message_id": message.header_message_id,
+            "size": message.size,
+            "message_sha256": message.message_sha256,
+            "pool": message.pool,
+            "source": message.source,
+            "submitted_by": message.submitted_by,
+            "idempotency_key": message.idempotency_key,
+            "created_at": message.created_at,
+            "expires_at": message.expires_at,
+            "in_spool": self.spool_path(message.id).exists(),
+            "recipients": [
+                {
+                    "recipient": row.recipient,
+                    "state": row.state,
+                    "attempts": row.attempts,
+                    "next_attempt_at": row.next_attempt_at if row.state == QUEUED else None,
+                    "last_attempt_at": row.last_attempt_at,
+                    "last_reply": row.last_reply,
+                    "last_mx": row.last_mx,
+                    "status": row.status,
+                    "reason": row.reason,
+                    "hard": row.hard,
+                    "dsn_sent": row.dsn_sent,
+                }
+                for row in rows
+            ],
+        }
+
+    def retry(
+        self, message_id: str | None = None, domain: str | None = None, now: float | None = None
+    ) -> int:
+        """Make queued recipients due now (of one message, one domain, or all); returns how
+        many. Raises QueueError for an unknown message id."""
+        if message_id is not None and self.message(message_id) is None:
+            raise QueueError(f"no message {message_id!r} in the queue (see `postwise queue list`)")
+        now = time.time() if now is None else now
+        recipient = OutboundRecipientRecord
+        statement = update(recipient).where(recipient.state == QUEUED)
+        if message_id is not None:
+            statement = statement.where(recipient.message_id == message_id)
+        if domain is not None:
+            statement = statement.where(recipient.domain == domain.lower())
+        with self.engine.begin() as connection:
+            return connection.execute(statement.values(next_attempt_at=now)).rowcount or 0
+
+    def purge(self, message_id: str) -> int:
+        """Delete a message, its recipients and its spooled bytes; returns how many recipients
+        were still queued (they will not be delivered). Raises QueueError for an unknown id."""
+        if self.message(message_id) is None:
+            raise QueueError(f"no message {message_id!r} in the queue (see `postwise queue list`)")
+        with self.engine.begin() as connection:
+            queued = connection.execute(
+                select(func.count()).where(
+                    and_(
+                        OutboundRecipientRecord.message_id == message_id,
+                        OutboundRecipientRecord.state == QUEUED,
+                    )
+                )
+            ).scalar_one()
+            connection.execute(
+                delete(OutboundRecipientRecord).where(
+                    OutboundRecipientRecord.message_id == message_id
+                )
+            )
+            connection.execute(
+                delete(OutboundMessageRecord).where(OutboundMessageRecord.id == message_id)
+            )
+            append_event_in(
+                connection,
+                f"purge:{message_id}",
+                "queue_purge",
+                {"message_id": message_id, "queued_recipients": int(queued)},
+            )
+        remove_durably(self.spool_path(message_id))
+        return int(queued)
