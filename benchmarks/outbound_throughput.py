@@ -14,8 +14,11 @@ Shaping is Postfix's own: at most ``--concurrency`` connections per destination 
 (``default_destination_concurrency_limit``, Postfix's default is 20), connections reused
 (``smtp_connection_cache_on_demand``).
 
-Postwise: ``run_postwise`` has the same shape and is added with the delivery engine; until then
-``--only both`` prints a note and reports Postfix alone.
+Postwise: the same messages are queued through the Submitter (what the API and the submission
+port call), then ``uv run postwise serve`` starts and delivers them over MX records a local DNS
+server points at the sinks, with shaping on (the shipped policy plus a table per domain: at most
+``--concurrency`` connections, 100 messages per connection, rate limits above reach). The clock
+runs from the start of the process (startup included) until the sinks hold every message.
 
 Every run counts, per Message-ID, what arrived twice (``duplicates``) and what never arrived
 (``missing``); the run exits 1 when either is not 0.
@@ -32,7 +35,11 @@ import os
 import random
 import resource
 import shlex
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -43,6 +50,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from postwise.auth.zone_server import ZoneRecord, ZoneServer
+from postwise.core.db import open_database
+from postwise.core.settings import Settings
+from postwise.outbound.queue import OutboundQueue
+from postwise.outbound.submission import Submitter
+from postwise.outbound.suppression import SuppressionList
 from postwise.testing import PrivatePostfix, ProviderSink, Submission, ensure_postfix, free_port
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -252,17 +265,127 @@ def run_postfix(
         postfix.stop()
 
 
+def bench_shaping(domains: Sequence[str], connections: int) -> str:
+    """Per-domain limits like Postfix's per-destination concurrency (so the comparison is
+    like for like), with the rate limits active but set above what either can reach."""
+    return "".join(
+        f'[domain."{domain}"]\n'
+        f"max_connections = {connections}\n"
+        "max_messages_per_connection = 100\n"
+        "messages_per_minute = 600000\n"
+        "messages_per_hour = 36000000\n\n"
+        for domain in domains
+    )
+
+
+def _bench_zone(sinks: Sequence[ProviderSink], domains: Sequence[str]) -> ZoneServer:
+    records = []
+    for j, domain in enumerate(domains):
+        sink = sinks[j % len(sinks)]
+        records.append(ZoneRecord(domain, "MX", (10, f"mx.{domain}")))
+        records.append(ZoneRecord(f"mx.{domain}", "A", sink.host))
+    return ZoneServer(records)
+
+
 def run_postwise(
     sinks: Sequence[ProviderSink], messages: Sequence[BenchMessage], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Postwise's delivery engine, with shaping on, to the same sinks: same shape as
-    :func:`run_postfix` (queue everything, release, time until the sinks have it)."""
-    # ------------------------------------------------------------------------------------
-    # TO BE WRITTEN WITH THE DELIVERY ENGINE (issue #5): point its MX lookups at the sinks
-    # through a local DNS server, enqueue ``messages``, start delivery, time it, and return
-    # the same keys as run_postfix (delivery_per_s, duplicates, missing, ...).
-    # ------------------------------------------------------------------------------------
-    raise NotImplementedError("added with the delivery engine")
+    """Postwise as an operator runs it: every message is queued first (through the same
+    Submitter the API and the submission port use: checked, completed, written durably),
+    then ``uv run postwise serve`` starts, finds the queue, resolves the MX records through a
+    local DNS server and delivers within the shaping policy; the clock runs from the start of
+    the process until the sinks hold every message."""
+    reset(sinks)
+    domains = domains_for(len(sinks), args.domains)
+    work = Path(tempfile.mkdtemp(prefix="postwise-bench-"))
+    shaping = work / "shaping.toml"
+    shaping.write_text(bench_shaping(domains, args.concurrency))
+    zone = _bench_zone(sinks, domains).start()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("POSTWISE_")},
+        "POSTWISE_DATA_DIR": str(work / "data"),
+        "POSTWISE_DNS_SERVERS": json.dumps([zone.address]),
+        "POSTWISE_DELIVERY_PORT": str(sinks[0].port),
+        "POSTWISE_SHAPING_POLICY_PATH": str(shaping),
+        "POSTWISE_SMTP_ENABLED": "false",
+        "POSTWISE_MILTER_ENABLED": "false",
+        "POSTWISE_SUBMISSION_ENABLED": "false",
+        "POSTWISE_DELIVERY_CONCURRENCY": str(args.concurrency * len(domains)),
+        "POSTWISE_DELIVERY_HOSTNAME": "out.bench.test",
+    }
+    settings = Settings(
+        data_dir=work / "data",
+        shaping_policy_path=shaping,
+        delivery_hostname="out.bench.test",
+    )
+    engine = open_database(settings.resolved_database_url)
+    queue = OutboundQueue(engine, settings.outbound_spool_dir)
+    submitter = Submitter(settings, queue, SuppressionList(engine))
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        started = time.perf_counter()
+        for m in messages:
+            submitter.submit(m.mail_from, [m.rcpt_to], m.data, source="api", submitted_by="bench")
+        injection_s = time.perf_counter() - started
+        queued = queue.depth()["queued"]
+        engine.dispose()
+        busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
+        released = time.perf_counter()
+        api_port = free_port()
+        server = subprocess.Popen(
+            ["uv", "run", "--quiet", "postwise", "serve", "--port", str(api_port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(work / "serve.log", "wb"),  # noqa: SIM115 - closed with the process
+        )
+        first = wait_for_sinks(sinks, 1, args.timeout)
+        delivery_s = wait_for_sinks(sinks, len(messages), args.timeout)
+        busy = busy_cpu_seconds() - busy_before
+        own = own_cpu_seconds() - own_before
+        timed_out = delivery_s is None
+        total_s = time.perf_counter() - released
+        time.sleep(1.0)  # anything arriving late (a duplicate) is counted too
+        steady_s = total_s - 1.0 - (first or 0.0)
+        return {
+            "sender": "postwise",
+            "version": _postwise_version(),
+            "accepted_by_sender": queued,
+            "injection_s": round(injection_s, 2),
+            "injection_per_s": round(len(messages) / injection_s, 1),
+            "startup_s": round(first or 0.0, 2),
+            "delivery_s": round(total_s - 1.0, 2),
+            "delivery_per_s": round(len(messages) / (total_s - 1.0), 1),
+            "steady_per_s": round(len(messages) / max(steady_s, 1e-9), 1),
+            "timed_out": timed_out,
+            "cpu_s": {"machine_busy": round(busy, 1), "sinks_and_driver": round(own, 1)},
+            "shaping": {
+                "policy": "shipped conf/shaping.toml + a [domain] table per bench domain",
+                "max_connections_per_domain": args.concurrency,
+                "max_messages_per_connection": 100,
+                "messages_per_minute": 600000,
+            },
+            **books(sinks, messages),
+            **sink_stats(sinks),
+        }
+    except BaseException:
+        log = work / "serve.log"
+        print(log.read_text(errors="replace")[-3000:] if log.exists() else "", file=sys.stderr)
+        raise
+    finally:
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        zone.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _postwise_version() -> str:
+    from postwise import __version__
+
+    return __version__
 
 
 def _postfix_version() -> str:
@@ -283,6 +406,8 @@ def markdown(result: dict[str, Any]) -> str:
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("delivery (release -> all at the sinks)", lambda r: f"{r['delivery_per_s']:,.0f} msg/s"),
         ("delivery time", lambda r: f"{r['delivery_s']:.1f} s"),
+        ("of which process startup", lambda r: f"{r.get('startup_s', 0):.1f} s"),
+        ("steady rate (first to last)", lambda r: f"{r.get('steady_per_s', 0):,.0f} msg/s"),
         ("injection (SMTP in, on hold)", lambda r: f"{r.get('injection_per_s', 0):,.0f} msg/s"),
         ("delivered / duplicates / missing", _books_cell),
         ("connections (msgs per connection)", _connections_cell),
@@ -312,7 +437,10 @@ def _connections_cell(run: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     hosts = [f"127.0.0.{2 + k}" for k in range(args.sinks)]
-    sinks = [ProviderSink(h, name=f"p{k}", keep_data=False) for k, h in enumerate(hosts)]
+    # One port on every sink address, as port 25 on the internet: Postwise dials
+    # ``delivery_port`` on whatever address the MX resolves to.
+    port = free_port(hosts[0])
+    sinks = [ProviderSink(h, port, name=f"p{k}", keep_data=False) for k, h in enumerate(hosts)]
     messages = build_messages(args.messages, domains_for(args.sinks, args.domains), args.seed)
     sizes = [len(m.data) for m in messages]
     result: dict[str, Any] = {

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 import uvicorn
+from prometheus_client import CollectorRegistry
 from sqlalchemy.engine import Engine
 
 from postwise.auth.dns import Resolver
@@ -30,6 +31,7 @@ from postwise.inbound.relay import Destination, LocalMaildir, NextHop
 from postwise.inbound.scanner import Scanner
 from postwise.inbound.spool import Spool
 from postwise.inbound.tls import server_tls_context
+from postwise.ops.metrics import OutboundCounters, outbound_registry
 from postwise.outbound.delivery import DeliveryWorker
 from postwise.outbound.mta_sts import MtaStsClient
 from postwise.outbound.queue import OutboundQueue
@@ -126,6 +128,8 @@ class OutboundServices:
     policy: ShapingPolicy
     automation: AutomationEngine
     reputation: ReputationMonitor
+    registry: CollectorRegistry
+    counters: OutboundCounters
     worker: DeliveryWorker | None = None
 
     @classmethod
@@ -141,7 +145,22 @@ class OutboundServices:
         automation = AutomationEngine(policy, on_action=event_recorder(engine))
         reputation = ReputationMonitor(load_reputation(settings.reputation_policy_path), automation)
         submitter = Submitter(settings, queue, suppressions)
-        return cls(settings, engine, queue, suppressions, submitter, policy, automation, reputation)
+        holder: list[OutboundServices] = []
+        registry, counters = outbound_registry(queue, lambda: holder[0].worker if holder else None)
+        services = cls(
+            settings,
+            engine,
+            queue,
+            suppressions,
+            submitter,
+            policy,
+            automation,
+            reputation,
+            registry,
+            counters,
+        )
+        holder.append(services)
+        return services
 
     def delivery_worker(self) -> DeliveryWorker:
         """The worker (one per process), created on first use."""
@@ -158,6 +177,7 @@ class OutboundServices:
                     port=self.settings.mta_sts_port,
                     ca_file=self.settings.outbound_tls_ca_file,
                 ),
+                counters=self.counters,
             )
         return self.worker
 

@@ -40,6 +40,27 @@ def append_event_in(
     return True
 
 
+def append_events_in(connection: Connection, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Append many ``(event_id, type, payload)`` events within ``connection``'s transaction
+    in one statement; ids already stored are skipped."""
+    if not events:
+        return
+    now = utcnow()
+    rows = [
+        {"event_id": event_id, "type": event_type, "payload": payload, "created_at": now}
+        for event_id, event_type, payload in events
+    ]
+    dialect = connection.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        connection.execute(
+            insert(EventRecord).on_conflict_do_nothing(index_elements=["event_id"]), rows
+        )
+        return
+    for event_id, event_type, payload in events:
+        append_event_in(connection, event_id, event_type, payload)
+
+
 def append_event(engine: Engine, event_id: str, event_type: str, payload: dict[str, Any]) -> bool:
     """Append one event; returns False when an event with ``event_id`` was already stored."""
     with engine.begin() as connection:

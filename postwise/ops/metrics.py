@@ -7,7 +7,7 @@ process never share counters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -35,7 +35,7 @@ class OutboundCounters:
 
 
 class _QueueCollector(Collector):
-    def __init__(self, queue: OutboundQueue, worker: DeliveryWorker | None) -> None:
+    def __init__(self, queue: OutboundQueue, worker: Callable[[], DeliveryWorker | None]) -> None:
         self.queue = queue
         self.worker = worker
 
@@ -56,9 +56,10 @@ class _QueueCollector(Collector):
         for domain, count in self.queue.queued_by_domain().most_common(50):
             by_domain.add_metric([domain], count)
         yield by_domain
-        if self.worker is None:
+        worker = self.worker()
+        if worker is None:
             return
-        snapshot = self.worker.snapshot()
+        snapshot = worker.snapshot()
         connections = GaugeMetricFamily(
             "postwise_outbound_connections", "Open SMTP connections per budget", labels=["budget"]
         )
@@ -94,9 +95,10 @@ class _QueueCollector(Collector):
 
 
 def outbound_registry(
-    queue: OutboundQueue, worker: DeliveryWorker | None = None
+    queue: OutboundQueue, worker: Callable[[], DeliveryWorker | None] = lambda: None
 ) -> tuple[CollectorRegistry, OutboundCounters]:
-    """A registry with the queue gauges and the outcome counters."""
+    """A registry with the queue gauges, the figures of the delivery worker ``worker()``
+    returns (when it returns one), and the outcome counters."""
     registry = CollectorRegistry()
     registry.register(_QueueCollector(queue, worker))
     return registry, OutboundCounters(registry)

@@ -494,7 +494,7 @@ class DeliveryWorker:
             options = []
             if smtp.supports_extension("size"):
                 options.append(f"SIZE={len(raw)}")
-            if smtp.supports_extension("8bitmime") and any(b > 127 for b in raw[:65536]):
+            if smtp.supports_extension("8bitmime") and not raw.isascii():
                 options.append("BODY=8BITMIME")
             try:
                 await smtp.mail(job.mail_from, options=options)

@@ -23,16 +23,16 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from postwise.core.db import OutboundMessageRecord, OutboundRecipientRecord
 from postwise.core.durable import remove_durably, write_durably
 from postwise.core.errors import PostwiseError
-from postwise.core.events import append_event_in
+from postwise.core.events import append_event_in, append_events_in
 from postwise.outbound.suppression import suppress_in
 
 QUEUED, DELIVERED, BOUNCED = "queued", "delivered", "bounced"
@@ -107,6 +107,28 @@ class RecipientResult:
     next_attempt_at: float | None = None
     counted: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def _update_statement(counted: bool, deferred: bool) -> Any:
+    """The UPDATE for one shape of result (bind names carry a ``b_`` prefix, as SQLAlchemy
+    refuses bind names equal to column names in an UPDATE's SET)."""
+    table = cast(Table, OutboundRecipientRecord.__table__)
+    values: dict[str, Any] = {"claimed_by": None, "updated_at": bindparam("b_updated_at")}
+    if deferred:
+        values["next_attempt_at"] = bindparam("b_next")
+    else:
+        values["state"] = bindparam("b_state")
+    if counted:
+        values.update(
+            attempts=table.c.attempts + 1,
+            last_attempt_at=bindparam("b_last_attempt_at"),
+            last_reply=bindparam("b_last_reply"),
+            last_mx=bindparam("b_last_mx"),
+            status=bindparam("b_status"),
+            reason=bindparam("b_reason"),
+            hard=bindparam("b_hard"),
+        )
+    return update(table).where(table.c.id == bindparam("b_id")).values(**values)
 
 
 def new_message_id() -> str:
@@ -322,38 +344,34 @@ class OutboundQueue:
             return
         now = time.time() if now is None else now
         context = context or {}
-        recipient = OutboundRecipientRecord
-        with self.engine.begin() as connection:
-            for result in results:
-                values: dict[str, Any] = {"claimed_by": None, "updated_at": now}
-                if result.counted:
-                    values.update(
-                        attempts=recipient.attempts + 1,
-                        last_attempt_at=now,
-                        last_reply=result.reply[:2000],
-                        last_mx=result.mx[:255],
-                        status=result.status[:16],
-                        reason=result.reason[:32],
-                        hard=result.hard,
-                    )
-                if result.outcome == "deferred":
-                    values["next_attempt_at"] = (
-                        now if result.next_attempt_at is None else result.next_attempt_at
-                    )
-                else:
-                    values["state"] = DELIVERED if result.outcome == "delivered" else BOUNCED
-                connection.execute(
-                    update(recipient).where(recipient.id == result.row_id).values(**values)
+        # One executemany per statement shape: per-row statements made the writer, not the
+        # network, the limit of delivery throughput.
+        shapes: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        suppressions: list[tuple[str, str, dict[str, Any]]] = []
+        for result in results:
+            deferred = result.outcome == "deferred"
+            values: dict[str, Any] = {"b_id": result.row_id, "b_updated_at": now}
+            if deferred:
+                values["b_next"] = now if result.next_attempt_at is None else result.next_attempt_at
+            else:
+                values["b_state"] = DELIVERED if result.outcome == "delivered" else BOUNCED
+            if result.counted:
+                values.update(
+                    b_last_attempt_at=now,
+                    b_last_reply=result.reply[:2000],
+                    b_last_mx=result.mx[:255],
+                    b_status=result.status[:16],
+                    b_reason=result.reason[:32],
+                    b_hard=result.hard,
                 )
-                if not result.counted:
-                    continue
-                extra = context.get(result.row_id, {})
-                attempts = connection.execute(
-                    select(recipient.attempts).where(recipient.id == result.row_id)
-                ).scalar_one_or_none()
-                append_event_in(
-                    connection,
-                    f"outbound:{result.row_id}:{attempts}",
+            shapes.setdefault((result.counted, deferred), []).append(values)
+            if not result.counted:
+                continue
+            extra = context.get(result.row_id, {})
+            events.append(
+                (
+                    f"outbound:{result.row_id}:{int(now * 1_000_000)}",
                     OUTCOME_EVENTS[result.outcome],
                     {
                         "row_id": result.row_id,
@@ -366,15 +384,21 @@ class OutboundQueue:
                         **result.details,
                     },
                 )
-                if result.outcome == "bounced" and result.hard and extra.get("recipient"):
-                    suppress_in(
-                        connection,
+            )
+            if result.outcome == "bounced" and result.hard and extra.get("recipient"):
+                suppressions.append(
+                    (
                         str(extra["recipient"]),
                         result.reason or "hard-bounce",
-                        "bounce",
                         {"reply": result.reply[:500], "message_id": extra.get("message_id")},
-                        now,
                     )
+                )
+        with self.engine.begin() as connection:
+            for (counted, deferred), rows in shapes.items():
+                connection.execute(_update_statement(counted, deferred), rows)
+            append_events_in(connection, events)
+            for address, reason, detail in suppressions:
+                suppress_in(connection, address, reason, "bounce", detail, now)
 
     # ------------------------------------------------------------------ DSNs and cleanup
 
