@@ -36,7 +36,6 @@ import random
 import resource
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -50,13 +49,21 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from postwise.auth.zone_server import ZoneRecord, ZoneServer
 from postwise.core.db import open_database
 from postwise.core.settings import Settings
 from postwise.outbound.queue import OutboundQueue
 from postwise.outbound.submission import Submitter
 from postwise.outbound.suppression import SuppressionList
-from postwise.testing import PrivatePostfix, ProviderSink, Submission, ensure_postfix, free_port
+from postwise.testing import (
+    PrivatePostfix,
+    ProviderSink,
+    ServeProcess,
+    Submission,
+    domain_shaping,
+    ensure_postfix,
+    free_port,
+    sink_zone,
+)
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 SENDER = "news@sender.bench.test"
@@ -265,28 +272,6 @@ def run_postfix(
         postfix.stop()
 
 
-def bench_shaping(domains: Sequence[str], connections: int) -> str:
-    """Per-domain limits like Postfix's per-destination concurrency (so the comparison is
-    like for like), with the rate limits active but set above what either can reach."""
-    return "".join(
-        f'[domain."{domain}"]\n'
-        f"max_connections = {connections}\n"
-        "max_messages_per_connection = 100\n"
-        "messages_per_minute = 600000\n"
-        "messages_per_hour = 36000000\n\n"
-        for domain in domains
-    )
-
-
-def _bench_zone(sinks: Sequence[ProviderSink], domains: Sequence[str]) -> ZoneServer:
-    records = []
-    for j, domain in enumerate(domains):
-        sink = sinks[j % len(sinks)]
-        records.append(ZoneRecord(domain, "MX", (10, f"mx.{domain}")))
-        records.append(ZoneRecord(f"mx.{domain}", "A", sink.host))
-    return ZoneServer(records)
-
-
 def run_postwise(
     sinks: Sequence[ProviderSink], messages: Sequence[BenchMessage], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -299,20 +284,16 @@ def run_postwise(
     domains = domains_for(len(sinks), args.domains)
     work = Path(tempfile.mkdtemp(prefix="postwise-bench-"))
     shaping = work / "shaping.toml"
-    shaping.write_text(bench_shaping(domains, args.concurrency))
-    zone = _bench_zone(sinks, domains).start()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("POSTWISE_")},
-        "POSTWISE_DATA_DIR": str(work / "data"),
-        "POSTWISE_DNS_SERVERS": json.dumps([zone.address]),
-        "POSTWISE_DELIVERY_PORT": str(sinks[0].port),
-        "POSTWISE_SHAPING_POLICY_PATH": str(shaping),
-        "POSTWISE_SMTP_ENABLED": "false",
-        "POSTWISE_MILTER_ENABLED": "false",
-        "POSTWISE_SUBMISSION_ENABLED": "false",
-        "POSTWISE_DELIVERY_CONCURRENCY": str(args.concurrency * len(domains)),
-        "POSTWISE_DELIVERY_HOSTNAME": "out.bench.test",
-    }
+    shaping.write_text(domain_shaping(domains, args.concurrency))
+    zone = sink_zone(sinks, domains).start()
+    server = ServeProcess(
+        work / "data",
+        zone,
+        sinks[0].port,
+        shaping,
+        concurrency=args.concurrency * len(domains),
+        extra_env={"POSTWISE_DELIVERY_HOSTNAME": "out.bench.test"},
+    )
     settings = Settings(
         data_dir=work / "data",
         shaping_policy_path=shaping,
@@ -321,7 +302,6 @@ def run_postwise(
     engine = open_database(settings.resolved_database_url)
     queue = OutboundQueue(engine, settings.outbound_spool_dir)
     submitter = Submitter(settings, queue, SuppressionList(engine))
-    server: subprocess.Popen[bytes] | None = None
     try:
         started = time.perf_counter()
         for m in messages:
@@ -331,13 +311,7 @@ def run_postwise(
         engine.dispose()
         busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
         released = time.perf_counter()
-        api_port = free_port()
-        server = subprocess.Popen(
-            ["uv", "run", "--quiet", "postwise", "serve", "--port", str(api_port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "serve.log", "wb"),  # noqa: SIM115 - closed with the process
-        )
+        server.start()
         first = wait_for_sinks(sinks, 1, args.timeout)
         delivery_s = wait_for_sinks(sinks, len(messages), args.timeout)
         busy = busy_cpu_seconds() - busy_before
@@ -368,16 +342,10 @@ def run_postwise(
             **sink_stats(sinks),
         }
     except BaseException:
-        log = work / "serve.log"
-        print(log.read_text(errors="replace")[-3000:] if log.exists() else "", file=sys.stderr)
+        print(server.log()[-3000:], file=sys.stderr)
         raise
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        server.stop()
         zone.stop()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -389,7 +357,6 @@ def _postwise_version() -> str:
 
 
 def _postfix_version() -> str:
-    import subprocess
 
     result = subprocess.run(
         ["/usr/sbin/postconf", "-d", "-h", "mail_version"], capture_output=True, text=True

@@ -1,0 +1,107 @@
+"""``postwise serve`` as a child process delivering to local sinks: what the throughput and
+durability benchmarks and the SIGKILL test run. The child has its own process group, so a
+SIGKILL reaches the Python process and not only ``uv``, which started it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from postwise.auth.zone_server import ZoneRecord, ZoneServer
+from postwise.testing.provider_sink import ProviderSink, free_port
+
+
+def sink_zone(sinks: Sequence[ProviderSink], domains: Sequence[str]) -> ZoneServer:
+    """A DNS server giving domain ``j`` the MX host ``mx.<domain>`` on sink ``j % len``."""
+    records = []
+    for j, domain in enumerate(domains):
+        records.append(ZoneRecord(domain, "MX", (10, f"mx.{domain}")))
+        records.append(ZoneRecord(f"mx.{domain}", "A", sinks[j % len(sinks)].host))
+    return ZoneServer(records)
+
+
+def domain_shaping(domains: Sequence[str], connections: int, per_connection: int = 100) -> str:
+    """An operator shaping file with one table per domain: like Postfix's per-destination
+    concurrency; rate limits active but set above reach."""
+    return "".join(
+        f'[domain."{domain}"]\n'
+        f"max_connections = {connections}\n"
+        f"max_messages_per_connection = {per_connection}\n"
+        "messages_per_minute = 600000\n"
+        "messages_per_hour = 36000000\n\n"
+        for domain in domains
+    )
+
+
+class ServeProcess:
+    """``uv run postwise serve`` with only the outbound side on, its state in ``data_dir``,
+    MX lookups through ``zone`` and delivery to ``delivery_port``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        zone: ZoneServer,
+        delivery_port: int,
+        shaping_path: Path,
+        *,
+        concurrency: int = 100,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.log_path = data_dir.parent / "serve.log"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("POSTWISE_")},
+            "POSTWISE_DATA_DIR": str(data_dir),
+            "POSTWISE_DNS_SERVERS": json.dumps([zone.address]),
+            "POSTWISE_DELIVERY_PORT": str(delivery_port),
+            "POSTWISE_SHAPING_POLICY_PATH": str(shaping_path),
+            "POSTWISE_SMTP_ENABLED": "false",
+            "POSTWISE_MILTER_ENABLED": "false",
+            "POSTWISE_SUBMISSION_ENABLED": "false",
+            "POSTWISE_DELIVERY_CONCURRENCY": str(concurrency),
+            "POSTWISE_DELIVERY_HOSTNAME": "out.postwise.test",
+            "POSTWISE_RETRY_BASE_SECONDS": "1",
+            "POSTWISE_RETRY_MAX_SECONDS": "2",
+            "POSTWISE_DELIVERY_POLL_SECONDS": "0.2",
+            **(extra_env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServeProcess:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                ["uv", "run", "--quiet", "postwise", "serve", "--port", str(free_port())],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no cleanup, no flush."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
