@@ -143,10 +143,12 @@ def evaluate(
     classify: ReasonClassifier | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Reason, hard/soft and recipient accuracy over every labelled recipient, and the most
-    frequent confusions (truth -> predicted)."""
+    """Reason, hard/soft and recipient accuracy over every labelled recipient, the most
+    frequent confusions (truth -> predicted), and per true reason its count, its correct
+    answers and what was predicted for it (``per_reason``)."""
     total = reason_ok = hard_ok = recipient_ok = recipient_total = 0
     confusion: Counter[tuple[str, str]] = Counter()
+    answers: Counter[tuple[str, str]] = Counter()
     for bounce in bounces:
         records = parse_bounce(bounce.raw, classify)
         for label in bounce.recipients:
@@ -158,6 +160,7 @@ def evaluate(
             if label.recipient:
                 recipient_total += 1
                 recipient_ok += (record.recipient if record else "") == label.recipient
+            answers[(label.reason, predicted)] += 1
             if predicted != label.reason:
                 confusion[(label.reason, predicted)] += 1
         if progress:
@@ -171,4 +174,12 @@ def evaluate(
         "confusions": [
             {"truth": t, "predicted": p, "count": c} for (t, p), c in confusion.most_common(15)
         ],
+        "per_reason": {
+            truth: {
+                "recipients": sum(c for (t, _), c in answers.items() if t == truth),
+                "correct": answers[(truth, truth)],
+                "predicted": {p: c for (t, p), c in sorted(answers.items()) if t == truth},
+            }
+            for truth in sorted({t for t, _ in answers})
+        },
     }

@@ -21,9 +21,15 @@ import numpy as np
 from postwise.core.errors import ModelError
 from postwise.outbound.bounce_rules import RuleMatch, failed_command, match_reply, reporting_mta
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
+# Reasons whose wording is shared and whose label depends on the engine that wrote the report
+# (Sisimai decides these per engine): under "rules_resolve_confusable" the model chooses within
+# the group the rules' answer belongs to, and leaves every other answer to the rules.
+CONFUSABLE_GROUPS: tuple[frozenset[str], ...] = (frozenset({"userunknown", "filtered"}),)
 MODEL_FILE = "model.npz"
 _WORD = re.compile(r"[a-z][a-z']+")
+_HEADERS = re.compile(r"^\[report-headers: ([^\]]*)\] ?")
+_HEADER_FIELD = re.compile(r"(sender|domain|display|subject|x-mailer|x)=((?:(?!\b[a-z-]+=).)*)")
 _NOISE = re.compile(r"\S+@\S+|https?://\S+|\b[\w-]+(\.[\w-]+){2,}\b|\d+")
 
 
@@ -32,11 +38,36 @@ def _words(text: str) -> list[str]:
     return words + [f"{a}_{b}" for a, b in itertools.pairwise(words)]
 
 
+def header_tokens(summary: str) -> list[str]:
+    """Tokens (prefixed ``h:``) of a report's header summary (see
+    :func:`postwise.outbound.bounces.report_headers`): which software wrote the report."""
+    tokens: list[str] = []
+    for field, value in _HEADER_FIELD.findall(summary):
+        value = value.strip()
+        if field == "domain":
+            labels = [p for p in value.split(".")[:-1] if len(p) > 3 and not p.isdigit()]
+            tokens += [f"h:domain:{p}" for p in labels]
+        elif field in ("sender", "x"):
+            tokens += [f"h:{field}:{re.sub(r'[0-9]+', '', v)}" for v in value.split()]
+        else:
+            words = _WORD.findall(_NOISE.sub(" ", value))
+            tokens += [f"h:{field}:{w}" for w in words]
+            if field == "subject" and words:
+                tokens.append("h:subject=" + "_".join(words[:8]))
+    return tokens
+
+
 def reply_tokens(code: str, enhanced: str, text: str, context: str = "") -> list[str]:
     """The model's inputs for one reply: words and word pairs of the diagnostic text, and of
-    the whole report (prefixed ``c:``); addresses, host names and numbers are dropped."""
+    the whole report (prefixed ``c:``); addresses, host names and numbers are dropped; the
+    report's header summary (``h:``), alone and crossed with the rules' answer."""
+    summary = _HEADERS.match(context)
+    if summary:
+        context = context[summary.end() :]
     tokens = _words(text) + [f"c:{w}" for w in _words(context)]
     rule = match_reply(code, enhanced, text, context)
+    engine = header_tokens(summary.group(1)) if summary else []
+    tokens += engine + [f"#rule_{t}:{rule.reason}" for t in engine]
     tokens += [f"#code:{code or 'none'}", f"#class:{code[:1] or 'none'}"]
     tokens += [f"#status:{enhanced or 'none'}", f"#status2:{enhanced[2:5] or 'none'}"]
     tokens += [f"#rule:{rule.reason}", f"#rule_source:{rule.source}"]
@@ -60,7 +91,8 @@ class BounceModel:
     intercept: np.ndarray
     # "model", "rules", "rules_then_model" (model when no text rule matched),
     # "rules_unless_undecided" (model only when no rule at all matched) or
-    # "rules_unless_confident" (model when it is at least ``threshold`` sure)
+    # "rules_unless_confident" (model when it is at least ``threshold`` sure) or
+    # "rules_resolve_confusable" (model within CONFUSABLE_GROUPS, and when no rule matched)
     strategy: str
     card: dict[str, Any]
     threshold: float = 1.0  # model probability that overrides a text rule
@@ -84,6 +116,8 @@ class BounceModel:
 
     def uses_model(self, rule: RuleMatch) -> bool:
         """Whether the strategy consults the model at all for this rules' answer."""
+        if self.strategy == "rules_resolve_confusable":
+            return rule.source == "none" or any(rule.reason in g for g in CONFUSABLE_GROUPS)
         return not (
             self.strategy == "rules"
             or (self.strategy == "rules_then_model" and rule.source in ("text", "context"))
@@ -95,6 +129,15 @@ class BounceModel:
         under the model's combination strategy."""
         if not self.uses_model(rule):
             return rule.reason, f"rules:{rule.source}"
+        if self.strategy == "rules_resolve_confusable" and rule.source != "none":
+            group = next(g for g in CONFUSABLE_GROUPS if rule.reason in g)
+            allowed = [i for i, name in enumerate(self.classes) if name in group]
+            if not allowed:
+                return rule.reason, f"rules:{rule.source}"
+            best = max(allowed, key=lambda i: float(row[i]))
+            return self.classes[best], "model" if self.classes[best] != rule.reason else (
+                f"rules:{rule.source}"
+            )
         best = int(row.argmax())
         if (
             self.strategy == "rules_unless_confident"

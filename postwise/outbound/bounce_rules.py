@@ -378,13 +378,16 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
     if (
         found.reason == "userunknown"
         and found.source == "text"
-        and code.startswith("5")
+        and (code.startswith("5") or (not code and enhanced.startswith("5.")))
         and enhanced[1:4] != ".1."
         and failed_command(text, context) == ""
     ):
         # Sisimai keeps "unknown user" wording for x.1.x statuses and refused RCPTs; a 5xx
         # reply after an unknown command (a filter's canned answer) is "filtered"
         return RuleMatch("filtered", False, "context", "unknown user without RCPT or x.1.x")
+    if found.reason == "userunknown" and found.source == "text" and enhanced[1:] == ".1.2":
+        # the status names the domain; generic "address ... unknown" wording does not beat it
+        return RuleMatch("hostunknown", True, "status", enhanced)
     if found.reason == "hostunknown" and (code.startswith("4") or enhanced.startswith("4.")):
         # a temporary DNS failure is a network problem, not a missing domain (as Sisimai)
         return RuleMatch("networkerror", False, found.source, found.evidence)

@@ -37,8 +37,9 @@ ORIGINAL_MARKERS = re.compile(
 NOT_RECIPIENTS = re.compile(
     r"^(mailer-daemon|postmaster|double-bounce|bounce|noreply|no-reply)", re.IGNORECASE
 )
-# Message-ids, VERP and tracking addresses that reports quote next to the recipients.
-NOT_MAILBOX = re.compile(r"^([^@]*=[^@]*|[\d.a-f]{16,}|[\d.]{10,})@")
+# Message-ids (also Sendmail's "<date-stamp>.<queue id>@host"), VERP and tracking addresses
+# that reports quote next to the recipients.
+NOT_MAILBOX = re.compile(r"^([^@]*=[^@]*|[\d.a-f]{16,}|[\d.]{10,}|\d{12}\.[a-z0-9]+)@")
 # The recipient Sisimai reports for an ARF report that names none.
 UNDISCLOSED_RECIPIENT = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 MAX_TEXT = 20000
@@ -150,8 +151,9 @@ def _address_of(value: str) -> str:
     return found.group(0).strip(".").lower() if found else ""
 
 
-def _human_text(msg: email.message.Message) -> tuple[str, list[dict[str, str]], bool]:
-    """(readable report text, delivery-status blocks, has a feedback-report part)."""
+def _human_text(msg: email.message.Message) -> tuple[str, str, list[dict[str, str]], bool]:
+    """(readable report text, the same before the returned original was cut off,
+    delivery-status blocks, has a feedback-report part)."""
     texts: list[str] = []
     blocks: list[dict[str, str]] = []
     feedback = False
@@ -174,11 +176,35 @@ def _human_text(msg: email.message.Message) -> tuple[str, list[dict[str, str]], 
             if ctype == "text/html":
                 text = re.sub(r"<[^>]+>", " ", text)
             texts.append(text)
-    text = "\n".join(texts)[:MAX_TEXT]
+    whole = text = "\n".join(texts)[:MAX_TEXT]
     marker = ORIGINAL_MARKERS.search(text, 80)
     if marker:
         text = text[: marker.start()]
-    return text, blocks, feedback
+    return text, whole, blocks, feedback
+
+
+def report_headers(msg: email.message.Message) -> str:
+    """A one-line summary of the report's own headers that say which software wrote it
+    (From, Subject, X-Mailer, the names of X- headers), put before the report text in the
+    classifier's context as ``[report-headers: ...]``; ``""`` when there is nothing to say."""
+    parts: list[str] = []
+    sender = str(msg.get("From", ""))
+    address = ADDRESS.search(sender)
+    if address:
+        local, _, domain = address.group(0).lower().partition("@")
+        parts.append(f"sender={local} domain={domain}")
+    display = re.sub(r"<[^>]*>|\S+@\S+|[\"()]", " ", sender).strip()
+    if display:
+        parts.append(f"display={display}")
+    for name in ("Subject", "X-Mailer"):
+        value = " ".join(str(msg.get(name, "")).split())[:120]
+        if value:
+            parts.append(f"{name.lower()}={value}")
+    names = sorted({k.lower() for k in msg if k.lower().startswith("x-")})
+    if names:
+        parts.append("x=" + " ".join(names))
+    summary = " ".join(" ".join(parts).replace("[", "(").replace("]", ")").split())
+    return f"[report-headers: {summary.lower()}] " if summary else ""
 
 
 def _codes(text: str) -> tuple[str, str]:
@@ -264,7 +290,7 @@ def _record(
 
 
 def _from_dsn(
-    blocks: list[dict[str, str]], text: str, classify: ReasonClassifier
+    blocks: list[dict[str, str]], text: str, classify: ReasonClassifier, headers: str = ""
 ) -> list[BounceRecord]:
     records = []
     # where a DSN gives no Diagnostic-Code, the readable part's lines about the recipient
@@ -303,7 +329,7 @@ def _from_dsn(
             )
             continue
         records.append(
-            _record(recipient, code, enhanced_code, detail, classify, text, action=action)
+            _record(recipient, code, enhanced_code, detail, classify, headers + text, action=action)
         )
     return records
 
@@ -334,7 +360,8 @@ def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
     if not isinstance(raw, bytes | bytearray) or not raw.strip():
         return []
     msg = email.message_from_bytes(bytes(raw), policy=email.policy.compat32)
-    text, blocks, feedback = _human_text(msg)
+    text, whole, blocks, feedback = _human_text(msg)
+    headers = report_headers(msg)
     if feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         from postwise.outbound.complaints import parse_arf
 
@@ -352,7 +379,7 @@ def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
                 for r in complaint.recipients or [UNDISCLOSED_RECIPIENT]
             ]
     if blocks:
-        records = _from_dsn(blocks, text, classify)
+        records = _from_dsn(blocks, text, classify, headers)
         if records:
             return records
     excluded = _excluded_addresses(msg)
@@ -375,6 +402,14 @@ def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
     if not looks_like_bounce:
         return []
     recipients = _text_recipients(text, excluded)
+    if not recipients and whole != text:
+        # a report quoting another report (a forwarded bounce) names the recipient after what
+        # looked like the start of the returned original
+        recipients = _text_recipients(whole[: MAX_TEXT // 2], excluded)
+    if not recipients:
+        # some reports go back to the failed address itself: its To is then the recipient
+        addressed = {a.lower() for a in ADDRESS.findall(str(msg.get("To", "")))}
+        recipients = _text_recipients(text, excluded - addressed)
     if not recipients:
         for name in ("X-Failed-Recipients", "Original-Recipient", "To"):
             address = _address_of(str(msg.get(name, "")))
@@ -382,7 +417,9 @@ def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
                 recipients = [(address, text)]
                 break
     if not recipients:
-        record = _record("", code, enhanced, subject + "\n" + text, classify, subject + text)
+        record = _record(
+            "", code, enhanced, subject + "\n" + text, classify, headers + subject + text
+        )
         return [replace(record, note="no recipient address found in the report")]
     failed = str(msg.get("X-Failed-Recipients", ""))
     if failed:
@@ -399,7 +436,7 @@ def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
                 own_enhanced or enhanced,
                 context if (own_code or own_enhanced) else text,
                 classify,
-                subject + "\n" + text,
+                headers + subject + "\n" + text,
             )
         )
     return records
