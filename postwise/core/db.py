@@ -286,6 +286,9 @@ class OutboundRecipientRecord(Base):
     reason: Mapped[str] = mapped_column(String(32), default="")
     hard: Mapped[bool] = mapped_column(Boolean, default=False)
     dsn_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How the last attempt went out: the MX order with the figures behind it, TLS, the
+    # egress address and the shaping budget.
+    last_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[float] = mapped_column(Float)
 
 

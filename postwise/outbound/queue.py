@@ -109,6 +109,10 @@ class RecipientResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+# What of an attempt's context ``queue show`` keeps beside the recipient.
+_DETAIL_KEYS = ("mx_order", "tls", "ip", "provider", "pool")
+
+
 def _update_statement(counted: bool, deferred: bool) -> Any:
     """The UPDATE for one shape of result (bind names carry a ``b_`` prefix, as SQLAlchemy
     refuses bind names equal to column names in an UPDATE's SET)."""
@@ -124,6 +128,7 @@ def _update_statement(counted: bool, deferred: bool) -> Any:
             last_attempt_at=bindparam("b_last_attempt_at"),
             last_reply=bindparam("b_last_reply"),
             last_mx=bindparam("b_last_mx"),
+            last_detail=bindparam("b_last_detail"),
             status=bindparam("b_status"),
             reason=bindparam("b_reason"),
             hard=bindparam("b_hard"),
@@ -356,8 +361,10 @@ class OutboundQueue:
                 values["b_next"] = now if result.next_attempt_at is None else result.next_attempt_at
             else:
                 values["b_state"] = DELIVERED if result.outcome == "delivered" else BOUNCED
+            extra = context.get(result.row_id, {})
             if result.counted:
                 values.update(
+                    b_last_detail={k: extra[k] for k in _DETAIL_KEYS if k in extra},
                     b_last_attempt_at=now,
                     b_last_reply=result.reply[:2000],
                     b_last_mx=result.mx[:255],
@@ -368,7 +375,6 @@ class OutboundQueue:
             shapes.setdefault((result.counted, deferred), []).append(values)
             if not result.counted:
                 continue
-            extra = context.get(result.row_id, {})
             events.append(
                 (
                     f"outbound:{result.row_id}:{int(now * 1_000_000)}",
@@ -564,6 +570,7 @@ class OutboundQueue:
                     "last_attempt_at": row.last_attempt_at,
                     "last_reply": row.last_reply,
                     "last_mx": row.last_mx,
+                    "last_detail": row.last_detail,
                     "status": row.status,
                     "reason": row.reason,
                     "hard": row.hard,

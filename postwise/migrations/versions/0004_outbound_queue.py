@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(32), nullable=False),
         sa.Column("hard", sa.Boolean, nullable=False),
         sa.Column("dsn_sent", sa.Boolean, nullable=False),
+        sa.Column("last_detail", sa.JSON, nullable=True),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_index(
