@@ -55,6 +55,7 @@ from postwise.outbound.throttle import Budget
 log = structlog.get_logger(__name__)
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # How long MX answers and failed-destination verdicts are trusted.
 ROUTE_TTL = 300.0
 DOWN_TTL = 30.0
@@ -93,6 +94,7 @@ class _Connection:
     ip: str
     egress: EgressChoice
     tls: bool
+    mx_order: list[dict[str, Any]] = field(default_factory=list)
 
 
 def enhanced_status(reply: str) -> str:
@@ -407,6 +409,8 @@ class DeliveryWorker:
                     continue
                 if not destination.jobs:
                     break
+                if egress.ip is not None and self.egress.allowance(egress.ip, self.clock()) <= 0:
+                    break  # warm-up spent on this connection: the next one chooses again
                 job = destination.jobs.popleft()
                 held_until = self._sending_domain_hold(job.sending_domain)
                 if held_until is not None:
@@ -427,7 +431,9 @@ class DeliveryWorker:
     ) -> tuple[_Connection | None, str]:
         errors: list[str] = []
         source = (egress.ip, 0) if egress.ip else None
-        for choice in self.mx_selector.order(list(route.mx)):
+        order = self.mx_selector.order(list(route.mx))
+        figures = [choice.to_json() for choice in order]
+        for choice in order:
             host = choice.host
             try:
                 addresses = await self._host_addresses(host)
@@ -470,7 +476,7 @@ class DeliveryWorker:
                     self._observe_reply(route.limits.budget_key, egress.pool, detail)
                     continue
                 self.mx_selector.record(host, True, time.monotonic() - started)
-                return _Connection(smtp, host, ip, egress, tls), ""
+                return _Connection(smtp, host, ip, egress, tls, figures), ""
         reply = "451 4.4.1 no MX host of {} accepted a connection: {}".format(
             domain, "; ".join(errors)[:800] or "no usable address"
         )
@@ -568,6 +574,10 @@ class DeliveryWorker:
     ) -> None:
         """Turn one reply into the recipient's outcome and hand it to the writer."""
         now = self.clock()
+        if not (len(code) == 3 and code.isdigit() and code[0] in "245"):
+            # No SMTP reply (aiosmtplib reports a malformed line as -1): retry later.
+            code, reply = "451", f"451 4.5.0 malformed reply from the server: {reply}"
+        reply = _CONTROL.sub(" ", reply)  # raw server bytes are not stored (NUL breaks SQL)
         status = enhanced_status(reply.partition(" ")[2]) or (
             f"{code[0]}.0.0" if code[:1] in "245" and code else ""
         )
@@ -583,6 +593,7 @@ class DeliveryWorker:
             "ip": connection.egress.ip if connection else None,
             "sending_domain": job.sending_domain,
             "tls": connection.tls if connection else False,
+            "mx_order": connection.mx_order if connection else [],
         }
         if code.startswith("2"):
             result = RecipientResult(row_id, "delivered", reply, status, mx)

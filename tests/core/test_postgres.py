@@ -154,3 +154,45 @@ def test_open_database_twice_is_harmless_on_postgresql(postgres_url: str) -> Non
         assert "verdicts" in inspect(again).get_table_names()
     finally:
         again.dispose()
+
+
+def test_outbound_queue_runs_on_postgresql(pg_engine: Engine, tmp_path: Path) -> None:
+    from postwise.outbound.queue import OutboundQueue, Prepared, RecipientResult
+    from postwise.outbound.suppression import SuppressionList
+
+    queue = OutboundQueue(pg_engine, tmp_path / "outbound")
+    prepared = Prepared(
+        mail_from="a@sender.test",
+        recipients=("x@dest.test", "y@dest.test"),
+        raw=b"From: a@sender.test\r\nSubject: pg\r\n\r\nbody\r\n",
+        sending_domain="sender.test",
+        subject="pg",
+        header_message_id="<pg@sender.test>",
+        source="api",
+        submitted_by="tests",
+        idempotency_key="pg-key-1",
+    )
+    first = queue.submit(prepared)
+    assert queue.submit(prepared).duplicate  # the key finds the first submission
+    jobs = queue.claim("worker-pg", 10)
+    assert len(jobs) == 1 and len(jobs[0].recipients) == 2
+    (x_row, _), (y_row, _) = jobs[0].recipients
+    queue.record(
+        [
+            RecipientResult(x_row, "delivered", "250 ok", "2.0.0", "mx.dest.test"),
+            RecipientResult(
+                y_row,
+                "bounced",
+                "550 5.1.1 no such user",
+                "5.1.1",
+                "mx.dest.test",
+                "userunknown",
+                True,
+            ),
+        ],
+        context={y_row: {"recipient": "y@dest.test", "message_id": first.message_id}},
+    )
+    shown = queue.show(first.message_id)
+    assert [r["state"] for r in shown["recipients"]] == ["delivered", "bounced"]
+    assert "y@dest.test" in SuppressionList(pg_engine).find(["y@dest.test"])
+    assert queue.depth()["queued"] == 0
