@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from postwise.cli_outbound import register_outbound_commands
 from postwise.core.errors import PostwiseError
 from postwise.core.settings import get_settings
 
@@ -39,6 +40,7 @@ domain_app = typer.Typer(help="A domain's mail DNS: audit it.")
 app.add_typer(domain_app, name="domain", no_args_is_help=True)
 shaping_app = typer.Typer(help="Outbound traffic shaping policy.")
 app.add_typer(shaping_app, name="shaping", no_args_is_help=True)
+register_outbound_commands(app)
 
 err = Console(stderr=True)
 
@@ -338,7 +340,7 @@ def train_bounces_command(
         return
     model_file = model.save(out)
     (out / "MODEL_CARD.md").write_text(model_card_markdown(model.card))
-    table = Table(title=f"validation accuracy — chosen: {model.strategy}")
+    table = Table(title=f"validation accuracy (measured only) — shipped: {model.strategy}")
     for column in ("classifier", "reason", "hard/soft", "recipient"):
         table.add_column(column)
     for name, m in model.card["validation_metrics"].items():
@@ -349,6 +351,13 @@ def train_bounces_command(
             f"{m['recipient_accuracy']:.4f}",
         )
     Console().print(table)
+    cv = model.card["cross_validation_metrics"]
+    Console().print(
+        f"chosen by grouped cross-validation on train: {model.card['chosen']} "
+        f"(reason {cv[model.card['chosen']]['reason_accuracy']:.4f}, hard/soft "
+        f"{cv[model.card['chosen']]['hardbounce_accuracy']:.4f}; rules alone "
+        f"{cv['rules']['reason_accuracy']:.4f} / {cv['rules']['hardbounce_accuracy']:.4f})"
+    )
     Console().print(f"wrote {model_file} ({model.version})")
 
 
@@ -358,6 +367,9 @@ def eval_bounces_command(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     split: str = typer.Option("validation", help="validation, train or all"),
     seed: int = typer.Option(0, help="seed of the split (as used in training)"),
+    confusion: bool = typer.Option(
+        False, "--confusion", help="also show, per true reason, what was predicted"
+    ),
 ) -> None:
     """Reason, hard/soft and recipient accuracy: combined classifier and rules alone."""
     from postwise.outbound.bounce_evaluation import evaluate, read_bounces, select
@@ -375,7 +387,11 @@ def eval_bounces_command(
         _fail(ValueError(f"{data}: no labelled bounces in the {split} split"))
     result = evaluate(bounces, model.classify)
     rules = evaluate(bounces)
-    result["rules_only"] = {k: v for k, v in rules.items() if k != "confusions"}
+    result["rules_only"] = {k: v for k, v in rules.items() if k not in ("confusions", "per_reason")}
+    if confusion:
+        result["rules_only"]["per_reason"] = rules["per_reason"]
+    else:
+        del result["per_reason"]
     result.update(split=split, seed=seed, model_version=model.version, strategy=model.strategy)
     if as_json:
         print(json.dumps(result))
@@ -402,6 +418,19 @@ def eval_bounces_command(
     for row in result["confusions"]:
         confusions.add_row(row["truth"], row["predicted"], str(row["count"]))
     console.print(confusions)
+    if confusion:
+        per_reason = Table(title="per true reason (combined; rules only in brackets)")
+        for column in ("truth", "recipients", "correct", "predicted"):
+            per_reason.add_column(column)
+        for truth, row in result["per_reason"].items():
+            ruled = result["rules_only"]["per_reason"].get(truth, {})
+            per_reason.add_row(
+                truth,
+                str(row["recipients"]),
+                f"{row['correct']} ({ruled.get('correct', 0)})",
+                ", ".join(f"{p}:{c}" for p, c in row["predicted"].items() if p != truth),
+            )
+        console.print(per_reason)
 
 
 @app.command()

@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from postwise import __version__
-from postwise.api.routes import health, learn, quarantine, scan
+from postwise.api.routes import (
+    health,
+    learn,
+    messages,
+    metrics,
+    outbound_queue,
+    quarantine,
+    scan,
+    suppressions,
+)
 from postwise.core.settings import Settings, get_settings
 from postwise.inbound.scanner import Scanner
 from postwise.services import InboundServices, OutboundServices
@@ -37,4 +46,8 @@ def create_app(
     app.include_router(scan.router)
     app.include_router(quarantine.router)
     app.include_router(learn.router)
+    app.include_router(messages.router)
+    app.include_router(outbound_queue.router)
+    app.include_router(suppressions.router)
+    app.include_router(metrics.router)
     return app

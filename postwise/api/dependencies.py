@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from postwise.core.settings import Settings
 from postwise.inbound.scanner import Scanner
-from postwise.services import InboundServices
+from postwise.services import InboundServices, OutboundServices
 
 
 def get_scanner(request: Request) -> Scanner:
@@ -30,6 +30,11 @@ def get_app_settings(request: Request) -> Settings:
 def get_services(request: Request) -> InboundServices:
     services: InboundServices = request.app.state.services
     return services
+
+
+def get_outbound(request: Request) -> OutboundServices:
+    outbound: OutboundServices = request.app.state.outbound
+    return outbound
 
 
 async def read_message_body(request: Request, limit: int) -> bytes:
