@@ -191,7 +191,7 @@ def test_invalid_json_and_fields(api: tuple[TestClient, OutboundServices]) -> No
         ("To: bob@example.net\r\nSubject: x\r\n\r\nbody\r\n", "0 From fields"),
         ("From: ann@example.org\r\nSubject: x\r\n\r\nline\rwith bare CR\r\n", "bare CR"),
         ("From: ann@example.org\r\n\r\n" + "x" * 2000 + "\r\n", "2000 octets"),
-        ("\x00\x01\x02garbage\xff\ufffd\x7f\r\n\x1b[0m", "malformed"),
+        ("\x00\x01\x02garbage\xff\ufffd\x7f\r\n\x1b[0m", "NUL byte"),
     ],
 )
 def test_malformed_raw_is_refused(
