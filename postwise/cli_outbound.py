@@ -178,6 +178,25 @@ def queue_show(
             row["last_reply"],
         )
     console.print(table)
+    for row in shown["recipients"]:
+        detail = row.get("last_detail") or {}
+        if not detail.get("mx_order"):
+            continue
+        console.print(
+            f"[bold]{row['recipient']}[/bold]: last attempt via budget {detail.get('provider')}, "
+            f"pool {detail.get('pool')}, source {detail.get('ip') or 'default'}, "
+            f"TLS {'yes' if detail.get('tls') else 'no'}; MX order and the figures behind it:",
+            highlight=False,
+        )
+        for choice in detail["mx_order"]:
+            latency = choice.get("mean_latency")
+            console.print(
+                f"  {choice['preference']:>3} {choice['host']}: successes "
+                f"{choice['successes']}, failures {choice['failures']}, mean latency "
+                f"{'-' if latency is None else f'{latency * 1000:.0f} ms'}, sampled score "
+                f"{choice['score']:.3f}{' (exploring)' if choice.get('explored') else ''}",
+                highlight=False,
+            )
 
 
 @queue_app.command("retry")

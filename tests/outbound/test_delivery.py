@@ -19,6 +19,12 @@ async def test_accepted_mail_is_delivered_once_to_an_equal_preference_mx(tmp_pat
         assert {r["state"] for r in shown["recipients"]} == {"delivered"}
         assert all(r["last_reply"].startswith("250") for r in shown["recipients"])
         assert {r["last_mx"] for r in shown["recipients"]} <= {"mx1.mail.test", "mx2.mail.test"}
+        # The figures behind the MX choice are kept with each recipient for `queue show`.
+        detail = shown["recipients"][0]["last_detail"]
+        assert detail["provider"] == "provider:testmail" and detail["pool"] == "default"
+        order = detail["mx_order"]
+        assert {c["host"] for c in order} == {"mx1.mail.test", "mx2.mail.test"}
+        assert all(c["preference"] == 10 and 0.0 <= c["sampled_success"] <= 1.0 for c in order)
         sunk = [m for ip in ("127.0.0.2", "127.0.0.3") for m in world.sinks[ip].messages]
         assert len(sunk) == 1  # one transaction, two recipients
         assert sorted(sunk[0].rcpt_to) == ["alice@mail.test", "bob@mail.test"]
