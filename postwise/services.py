@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from postwise.auth.dns import Resolver
 from postwise.core.db import open_database
 from postwise.core.settings import Settings
-from postwise.inbound.gateway import Gateway, GatewayLimits
+from postwise.inbound.gateway import FeedbackSink, Gateway, GatewayLimits
 from postwise.inbound.pipeline import InboundPipeline
 from postwise.inbound.quarantine import QuarantineStore
 from postwise.inbound.relay import Destination, LocalMaildir, NextHop
@@ -33,6 +33,7 @@ from postwise.inbound.spool import Spool
 from postwise.inbound.tls import server_tls_context
 from postwise.ops.metrics import OutboundCounters, outbound_registry
 from postwise.outbound.delivery import DeliveryWorker
+from postwise.outbound.feedback import FeedbackError, ingest_feedback
 from postwise.outbound.mta_sts import MtaStsClient
 from postwise.outbound.queue import OutboundQueue
 from postwise.outbound.reputation import ReputationMonitor, load_reputation
@@ -84,7 +85,9 @@ class InboundServices:
         )
         return cls(settings, scanner, engine, quarantine, pipeline, executor)
 
-    def gateway(self) -> Gateway:
+    def gateway(self, feedback: FeedbackSink | None = None) -> Gateway:
+        """The SMTP gateway; ``feedback`` records bounces and complaints sent to the
+        ``feedback_addresses`` (the outbound side's, see :meth:`OutboundServices.feedback_sink`)."""
         settings = self.settings
         limits = GatewayLimits(
             max_message_bytes=settings.max_message_bytes,
@@ -100,6 +103,8 @@ class InboundServices:
             limits,
             settings.smtp_hostname,
             server_tls_context(settings),
+            feedback,
+            frozenset(settings.feedback_addresses),
         )
 
     @property
@@ -187,6 +192,20 @@ class OutboundServices:
         if worker is not None:
             worker.wake_threadsafe()
 
+    def feedback_sink(self) -> FeedbackSink:
+        """What the gateway calls with mail to a feedback address: records it as a bounce or
+        complaint and says what it recorded, or returns None when it is neither."""
+
+        async def take(raw: bytes) -> str | None:
+            try:
+                result = await asyncio.to_thread(ingest_feedback, raw, self)
+            except FeedbackError:
+                return None
+            suppressed = ", ".join(result.suppressed) or "nobody"
+            return f"{result.kind} recorded; suppressed {suppressed}"
+
+        return take
+
     def submit(self, *args: Any, **kwargs: Any) -> Accepted:
         """:meth:`Submitter.submit`, then wake the worker."""
         accepted = self.submitter.submit(*args, **kwargs)
@@ -223,7 +242,7 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
 
     services = InboundServices.from_settings(settings)
     outbound = OutboundServices.from_settings(settings, services.engine)
-    gateway = services.gateway() if settings.smtp_enabled else None
+    gateway = services.gateway(outbound.feedback_sink()) if settings.smtp_enabled else None
     submission = None
     if settings.submission_enabled:
         submission = SubmissionServer(

@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from postwise.core.settings import Settings
-from postwise.inbound.gateway import Gateway
+from postwise.inbound.gateway import FeedbackSink, Gateway
 from postwise.inbound.milter import MilterServer
 from postwise.inbound.scanner import Scanner
 from postwise.services import InboundServices
@@ -132,8 +132,15 @@ def gateway_settings(data_dir: Path, next_hop: str | None, **overrides: Any) -> 
 class RunningGateway:
     """The gateway serving in a thread of its own; ``port`` is where it listens."""
 
-    def __init__(self, settings: Settings, scanner: Scanner, milter: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        scanner: Scanner,
+        milter: bool = False,
+        feedback: FeedbackSink | None = None,
+    ) -> None:
         self.settings = settings
+        self.feedback = feedback
         self.with_milter = milter
         self.milter: MilterServer | None = None
         self.milter_port = 0
@@ -152,7 +159,7 @@ class RunningGateway:
         self.thread.start()
 
         async def start() -> int:
-            self.gateway = self.services.gateway()
+            self.gateway = self.services.gateway(self.feedback)
             await self.gateway.resume()
             return await self.gateway.start(self.settings.smtp_host, 0)
 

@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     mta_sts_port: int = Field(
         443, ge=1, le=65535, description="HTTPS port for MTA-STS policy fetches (tests change it)"
     )
+    feedback_addresses: list[str] = Field(
+        [], description="gateway recipients whose bounces and complaints are ingested as feedback"
+    )
     reputation_policy_path: Path | None = Field(
         None, description="operator reputation TOML layered over conf/reputation.toml"
     )

@@ -30,6 +30,7 @@ import re
 import secrets
 import ssl
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -278,6 +279,11 @@ class GatewaySMTP(SMTP):
         await self.push("250 2.0.0 Ok")
 
 
+# Takes a message sent to a feedback address; returns what it recorded (a bounce, a complaint),
+# or None when the message is neither (it is then handled like any other mail).
+FeedbackSink = Callable[[bytes], Awaitable[str | None]]
+
+
 class GatewayHandler:
     """The aiosmtpd handler: translates SMTP into calls of the pipeline and back."""
 
@@ -288,7 +294,11 @@ class GatewayHandler:
         destination: Destination,
         limits: GatewayLimits,
         hostname: str,
+        feedback: FeedbackSink | None = None,
+        feedback_addresses: frozenset[str] = frozenset(),
     ) -> None:
+        self.feedback = feedback
+        self.feedback_addresses = frozenset(a.lower() for a in feedback_addresses)
         self.pipeline = pipeline
         self.spool = spool
         self.destination = destination
@@ -420,8 +430,27 @@ class GatewayHandler:
         finally:
             self.in_flight.discard(spooled.spool_id)
 
-    async def _finish(self, spooled: SpooledMessage) -> str:
+    async def _take_feedback(self, spooled: SpooledMessage) -> tuple[Envelope | None, str]:
+        """Bounces and complaints sent to a feedback address are recorded (suppression, events,
+        reputation) instead of delivered. Returns the envelope left to deliver (None: nothing)
+        and a note of what was recorded."""
         envelope = spooled.envelope
+        wanted = [r for r in envelope.rcpt_to if r.lower() in self.feedback_addresses]
+        if not wanted or self.feedback is None:
+            return envelope, ""
+        recorded = await self.feedback(spooled.raw)
+        if recorded is None:
+            return envelope, ""
+        others = tuple(r for r in envelope.rcpt_to if r not in wanted)
+        if not others:
+            return None, recorded
+        return Envelope(envelope.mail_from, others, envelope.client_ip, envelope.helo), recorded
+
+    async def _finish(self, spooled: SpooledMessage) -> str:
+        remaining, recorded = await self._take_feedback(spooled)
+        if remaining is None:
+            return f"250 2.0.0 Ok: {recorded}"
+        envelope = remaining
         try:
             decision = await self.pipeline.judge(spooled.raw, envelope, source="gateway")
         except MessageTooLarge as error:
@@ -498,8 +527,12 @@ class Gateway:
         limits: GatewayLimits,
         hostname: str,
         tls_context: ssl.SSLContext | None,
+        feedback: FeedbackSink | None = None,
+        feedback_addresses: frozenset[str] = frozenset(),
     ) -> None:
-        self.handler = GatewayHandler(pipeline, spool, destination, limits, hostname)
+        self.handler = GatewayHandler(
+            pipeline, spool, destination, limits, hostname, feedback, feedback_addresses
+        )
         self.spool = spool
         self.destination = destination
         self.limits = limits
