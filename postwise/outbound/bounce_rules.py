@@ -79,7 +79,11 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     ("toomanyconn", r"frequency limit|too many recipients"),
     ("systemfull", r"insufficient disk space|disk (is )?full"),
     ("exceedlimit", r"recipsizelimit|length exceeds limit|exceeds fixed maximum message size"),
-    ("notaccept", r"null mx|doesn.t receive email|no mx (record )?found|does not accept mail"),
+    (
+        "notaccept",
+        r"null mx|doesn.t receive email|no mx (record )?found|does not accept mail|"
+        r"indicated no smtp service",
+    ),
     (
         "securityerror",
         r"authentication required|authrequired|unauthenticated senders|"
@@ -179,7 +183,8 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     (
         "expired",
         r"expired|timed? ?out|retry (time|timeout)|too long in queue|"
-        r"could not be delivered for|giving up|delivery time expired|queue|delayed",
+        r"could not be delivered for|giving up|delivery time expired|queue|delayed|"
+        r"all hosts have been failing|retry time not reached",
     ),
     ("systemfull", r"system (is )?full|insufficient system storage"),
     (
@@ -215,6 +220,7 @@ STATUS_RULES: tuple[tuple[str, str], ...] = (
     ("x.2.2", "mailboxfull"),
     ("x.2.3", "mesgtoobig"),
     ("x.2.4", "mailererror"),
+    ("x.3.0", "systemerror"),
     ("x.3.1", "systemfull"),
     ("x.3.2", "systemerror"),
     ("x.3.3", "systemerror"),
@@ -321,6 +327,8 @@ MTA_RULES: tuple[tuple[str, str], ...] = (
 _COMPILED_MTAS = tuple((name, re.compile(pattern)) for name, pattern in MTA_RULES)
 _COMPILED_COMMANDS = tuple((name, re.compile(pattern)) for name, pattern in COMMAND_RULES)
 _COMPILED_CONTEXT = tuple((a, re.compile(p), b) for a, p, b in CONTEXT_RULES)
+# The catch-all wording that introduces a refusal without saying why.
+_GENERIC_REJECTION = frozenset({"recipient rejected", "address rejected"})
 _COMPILED = tuple((reason, re.compile(pattern)) for reason, pattern in TEXT_RULES)
 
 
@@ -385,6 +393,17 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
         # Sisimai keeps "unknown user" wording for x.1.x statuses and refused RCPTs; a 5xx
         # reply after an unknown command (a filter's canned answer) is "filtered"
         return RuleMatch("filtered", False, "context", "unknown user without RCPT or x.1.x")
+    if (
+        found.source == "text"
+        and found.evidence in _GENERIC_REJECTION
+        and enhanced[1:3] in (".7",)
+        and enhanced[1:] not in (".7.0", ".7.1")
+    ):
+        # Postfix's "Recipient address rejected:" only introduces the reason; a specific
+        # x.7.x security status (RFC 3463, RFC 7372: x.7.26 authentication) says which
+        status = _match("", enhanced, "")
+        if status.source == "status":
+            return RuleMatch(status.reason, status.hard, "status", enhanced)
     if found.reason == "userunknown" and found.source == "text" and enhanced[1:] == ".1.2":
         # the status names the domain; generic "address ... unknown" wording does not beat it
         return RuleMatch("hostunknown", True, "status", enhanced)
@@ -400,7 +419,7 @@ def _match(code: str, enhanced: str, text: str) -> RuleMatch:
     lowered = " ".join(text.lower().split())[:4000]
     for reason, pattern in _COMPILED:
         found = pattern.search(lowered)
-        if found and not (reason in WEAK_TEXT_REASONS and enhanced[1:3] in (".1", ".2")):
+        if found and not (reason in WEAK_TEXT_REASONS and enhanced[1:3] in (".1", ".2", ".3")):
             return RuleMatch(reason, is_hard(reason, code, enhanced), "text", found.group(0))
         if found:
             break  # a generic phrase: the specific status below decides

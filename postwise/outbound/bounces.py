@@ -2,8 +2,10 @@
 
 Reads RFC 3464 delivery status notifications (``message/delivery-status``), ARF complaints
 (:mod:`postwise.outbound.complaints`), auto-replies, and the human-readable reports of MTAs that
-send no DSN (qmail, Exim, Sendmail, providers): recipient addresses, SMTP reply codes, enhanced
-status codes and diagnostic text are found with heuristics. The reason comes from the rules
+send no DSN (qmail, Exim, Sendmail, providers): a report in a known engine's layout is read by
+:mod:`postwise.outbound.bounce_engines` (each recipient's own reply, status, sentence and refused
+command); any other report's recipients, codes and diagnostic text are found with heuristics.
+The reason comes from the rules
 (:mod:`postwise.outbound.bounce_rules`) unless a classifier (:mod:`postwise.outbound.bounce_model`)
 is given. Never raises: input that is not a bounce gives an empty list.
 
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from postwise.outbound.bounce_engines import EngineFinding, read_report
 from postwise.outbound.bounce_rules import is_hard, match_reply
 
 ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -43,6 +46,10 @@ NOT_MAILBOX = re.compile(r"^([^@]*=[^@]*|[\d.a-f]{16,}|[\d.]{10,}|\d{12}\.[a-z0-
 # The recipient Sisimai reports for an ARF report that names none.
 UNDISCLOSED_RECIPIENT = "undisclosed-recipient-in-headers@libsisimai.org.invalid"
 MAX_TEXT = 20000
+# The first field of a delivery-status part that ended up inside a text part.
+_EMBEDDED_STATUS = re.compile(
+    r"^(?:reporting-mta|original-recipient|final-recipient):[ \t]*\S", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -134,13 +141,27 @@ def _status_blocks(part: email.message.Message) -> list[dict[str, str]]:
         )
     elif isinstance(payload, str):
         text = _decode(part) or payload
+    return _field_blocks(text)
+
+
+def _field_blocks(text: str) -> list[dict[str, str]]:
+    """RFC 3464 field groups of a delivery-status text, one dict per group."""
     blocks: list[dict[str, str]] = []
     for chunk in re.split(r"\n\s*\n", text.replace("\r\n", "\n")):
         fields: dict[str, str] = {}
         for line in re.sub(r"\n[ \t]+", " ", chunk).splitlines():
             name, sep, value = line.partition(":")
-            if sep and name.strip():
-                fields.setdefault(name.strip().lower(), " ".join(value.split()))
+            name = name.strip().lower()
+            if not (sep and name):
+                continue
+            if (name == "final-recipient" and name in fields) or (
+                name == "original-recipient" and "final-recipient" in fields and "status" in fields
+            ):
+                # RFC 3464 separates recipients by blank lines; some MTAs write none: a
+                # second recipient field starts the next recipient's block
+                blocks.append(fields)
+                fields = {}
+            fields.setdefault(name, " ".join(value.split()))
         if fields:
             blocks.append(fields)
     return blocks
@@ -177,6 +198,11 @@ def _human_text(msg: email.message.Message) -> tuple[str, str, list[dict[str, st
                 text = re.sub(r"<[^>]+>", " ", text)
             texts.append(text)
     whole = text = "\n".join(texts)[:MAX_TEXT]
+    if not text.strip() and not blocks and msg.is_multipart():
+        # a MIME structure the parser could not follow (e.g. a boundary parameter on an
+        # unfolded line): read the body as it is
+        body = msg.as_string().replace("\r\n", "\n").partition("\n\n")[2]
+        whole = text = body[:MAX_TEXT]
     marker = ORIGINAL_MARKERS.search(text, 80)
     if marker:
         text = text[: marker.start()]
@@ -302,10 +328,15 @@ def _from_dsn(
         if not recipient:
             continue
         action = block.get("action", "").lower()
-        diagnostic = block.get("diagnostic-code", "").split(";", 1)[-1].strip()
+        diagnostic_field = block.get("diagnostic-code", "")
+        diagnostic_type = diagnostic_field.split(";", 1)[0] if ";" in diagnostic_field else ""
+        diagnostic = diagnostic_field.split(";", 1)[-1].strip()
         status = block.get("status", "")
         enhanced = ENHANCED.search(status)
         code, text_enhanced = _codes(diagnostic)
+        if diagnostic_type.strip().lower() == "x-unix":
+            # RFC 3464 2.3.6: the exit status of a local delivery program, not an SMTP reply
+            code, diagnostic = "", f"local mailer program failed: {diagnostic}"
         enhanced_code = enhanced.group(1) if enhanced else text_enhanced
         segment = segments.get(recipient, "")
         if not diagnostic and segment and (_codes(segment) != ("", "")):
@@ -334,6 +365,50 @@ def _from_dsn(
     return records
 
 
+def _from_findings(
+    findings: list[EngineFinding],
+    engine: str,
+    classify: ReasonClassifier,
+    context: str,
+    fallback: str,
+) -> list[BounceRecord]:
+    """One record per recipient an engine-specific reader found (:mod:`bounce_engines`): the
+    recipient's own sentence is the diagnostic; the refused command, when the engine names it
+    elsewhere than in that sentence, goes to the front of the context as
+    ``[failed-command: in reply to X command]``. A finding without a sentence gets
+    ``fallback`` (the report text)."""
+    records = []
+    seen: set[str] = set()
+    for finding in findings:
+        if finding.recipient in seen:
+            continue
+        seen.add(finding.recipient)
+        marker = (
+            f"[failed-command: in reply to {finding.command} command] " if finding.command else ""
+        )
+        records.append(
+            _record(
+                finding.recipient,
+                finding.reply_code,
+                finding.status,
+                finding.diagnostic or fallback,
+                classify,
+                _with_marker(context, marker),
+            )
+        )
+    return records
+
+
+def _with_marker(context: str, marker: str) -> str:
+    """``marker`` after the report-headers summary that starts a classifier context."""
+    if not marker:
+        return context
+    if context.startswith("[report-headers: "):
+        end = context.find("] ") + 2
+        return context[:end] + marker + context[end:]
+    return marker + context
+
+
 def _is_auto_reply(msg: email.message.Message) -> bool:
     auto = str(msg.get("Auto-Submitted", "")).lower()
     subject = str(msg.get("Subject", "")).lower()
@@ -356,11 +431,47 @@ def parse_bounce(raw: bytes, classify: ReasonClassifier | None = None) -> list[B
         return [BounceRecord("", "undefined", False, note=f"unparseable bounce ({error!r})")]
 
 
-def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
+def _forwarded_report(msg: email.message.Message) -> bytes | None:
+    """The attached message of a report that only forwards another MTA's DSN (the outer
+    report names no recipient; the attached ``multipart/report`` does)."""
+    for part in msg.walk():
+        if part.get_content_type() != "message/rfc822":
+            continue
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if (
+            isinstance(inner, email.message.Message)
+            and inner.get_content_type() == "multipart/report"
+            and "delivery-status" in str(inner.get("Content-Type", "")).lower()
+        ):
+            return inner.as_bytes()
+    return None
+
+
+def _parse(raw: bytes, classify: ReasonClassifier, depth: int = 0) -> list[BounceRecord]:
     if not isinstance(raw, bytes | bytearray) or not raw.strip():
         return []
     msg = email.message_from_bytes(bytes(raw), policy=email.policy.compat32)
+    records = _parse_message(msg, bytes(raw), classify)
+    if depth == 0 and (not records or not any(r.recipient for r in records)):
+        inner = _forwarded_report(msg)
+        if inner is not None:
+            forwarded = _parse(inner, classify, depth + 1)
+            if any(r.recipient for r in forwarded):
+                return forwarded
+    return records
+
+
+def _parse_message(
+    msg: email.message.Message, raw: bytes, classify: ReasonClassifier
+) -> list[BounceRecord]:
     text, whole, blocks, feedback = _human_text(msg)
+    embedded = _EMBEDDED_STATUS.search(whole)
+    if not blocks and embedded:
+        # a delivery-status part the MIME parser could not separate (a broken boundary)
+        # was read as text: its fields are still RFC 3464's
+        blocks = _field_blocks(whole[embedded.start() :])
+        text = text[: embedded.start()] if embedded.start() < len(text) else text
     headers = report_headers(msg)
     if feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         from postwise.outbound.complaints import parse_arf
@@ -401,6 +512,10 @@ def _parse(raw: bytes, classify: ReasonClassifier) -> list[BounceRecord]:
         ]
     if not looks_like_bounce:
         return []
+    engine, findings = read_report(text, excluded)
+    if findings:
+        context = headers + subject + "\n" + text
+        return _from_findings(findings, engine, classify, context, text)
     recipients = _text_recipients(text, excluded)
     if not recipients and whole != text:
         # a report quoting another report (a forwarded bounce) names the recipient after what
