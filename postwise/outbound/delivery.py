@@ -150,6 +150,7 @@ class DeliveryWorker:
         self._open = 0
         self._held = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._results: list[tuple[RecipientResult, dict[str, Any]]] = []
@@ -175,6 +176,7 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set, then let open transactions finish and store every
         outcome before returning."""
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         await asyncio.to_thread(self.queue.release)
         writer = asyncio.create_task(self._writer())
         last_housekeeping = 0.0
@@ -193,6 +195,7 @@ class DeliveryWorker:
                     )
                 self._wake.clear()
         finally:
+            self._stopping = True  # connections that end now open no others
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=self.settings.delivery_timeout)
             for task in self._tasks:
@@ -243,6 +246,8 @@ class DeliveryWorker:
     def _schedule(self, destination: _Destination) -> None:
         """Open as many connections for ``destination`` as its jobs need and its budget
         allows; settle its jobs at once when it cannot be delivered to now."""
+        if self._stopping:
+            return
         if not destination.jobs:
             if destination.connections == 0 and not destination.resolving:
                 self._destinations.pop((destination.domain, destination.pool), None)
@@ -502,8 +507,19 @@ class DeliveryWorker:
                 options.append(f"SIZE={len(raw)}")
             if smtp.supports_extension("8bitmime") and not raw.isascii():
                 options.append("BODY=8BITMIME")
+            # RFC 6531: a non-ASCII address needs SMTPUTF8; without it the mail cannot go there.
+            utf8 = not (job.mail_from.isascii() and all(r.isascii() for _, r in job.recipients))
+            if utf8 and not smtp.supports_extension("smtputf8"):
+                reply = f"553 5.6.7 {connection.host} does not support SMTPUTF8 (non-ASCII address)"
+                for row_id, recipient in job.recipients:
+                    pending.pop(row_id, None)
+                    self._finish(job, row_id, recipient, "553", reply, connection, budget_key)
+                return False
+            if utf8:
+                options.append("SMTPUTF8")
+            encoding = "utf-8" if utf8 else "ascii"
             try:
-                await smtp.mail(job.mail_from, options=options)
+                await smtp.mail(job.mail_from, options=options, encoding=encoding)
             except aiosmtplib.SMTPResponseException as error:
                 for row_id, recipient in job.recipients:
                     pending.pop(row_id, None)
@@ -520,7 +536,7 @@ class DeliveryWorker:
                 return error.code == 421
             for row_id, recipient in job.recipients:
                 try:
-                    await smtp.rcpt(recipient)
+                    await smtp.rcpt(recipient, encoding=encoding)
                     accepted.append((row_id, recipient))
                 except aiosmtplib.SMTPResponseException as error:
                     pending.pop(row_id, None)
@@ -548,7 +564,7 @@ class DeliveryWorker:
                 self._finish(job, row_id, recipient, code, reply, connection, budget_key)
             self.mx_selector.record(connection.host, True, time.monotonic() - started)
             return code == "421"
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as error:
             self.mx_selector.record(connection.host, False, time.monotonic() - started)
             detail = str(error) or type(error).__name__
             reply = f"451 4.4.2 connection to {connection.host} lost: {detail}"

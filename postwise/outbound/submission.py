@@ -29,6 +29,9 @@ _LOCAL_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _POOL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ENVELOPE_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
+# RFC 5322 3.6.8: a field name is printable ASCII but ':'; obsolete syntax allows WSP before ':'.
+_FIELD = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 
 
 class SubmissionError(PostwiseError):
@@ -92,10 +95,18 @@ class Accepted:
 
 def _check_lines(raw: bytes) -> bytes:
     """CRLF line ends (bare LF is normalised, as submission agents do); refuses lines over
-    998 octets and bare CR."""
+    998 octets, bare CR and NUL."""
     if b"\r" in raw.replace(b"\r\n", b""):
         raise SubmissionError(
             "the message contains a bare CR: end lines with CRLF (or LF only)", "554 5.6.0"
+        )
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        where = raw.count(b"\n", 0, nul) + 1
+        raise SubmissionError(
+            f"the message contains a NUL byte (line {where}); RFC 5322 forbids it: encode "
+            "binary content as base64",
+            "554 5.6.0",
         )
     text = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     for number, line in enumerate(text.split(b"\r\n"), start=1):
@@ -111,6 +122,22 @@ def _check_lines(raw: bytes) -> bytes:
 def _header_end(raw: bytes) -> int:
     end = raw.find(b"\r\n\r\n")
     return len(raw) if end < 0 else end + 2
+
+
+def _check_header_lines(header: bytes) -> None:
+    """Refuses a header section with a line that is neither a field (``name:``) nor the
+    continuation of one; Python's parser would take an mbox ``From `` line or a leading
+    continuation in silence, and they would go out as they are."""
+    for number, line in enumerate(header.split(b"\r\n"), start=1):
+        if not line:
+            continue
+        continuation = line[:1] in (b" ", b"\t")
+        if (continuation and number == 1) or (not continuation and not _FIELD.match(line)):
+            raise SubmissionError(
+                f"the header section is malformed (line {number}: {line[:60]!r} is neither a "
+                "field nor a continuation); put a blank line between header fields and body",
+                "554 5.6.0",
+            )
 
 
 class Submitter:
@@ -145,6 +172,12 @@ class Submitter:
             earlier = self.queue.find_idempotent(idempotency_key)
             if earlier is not None:
                 return Accepted(earlier)
+        if envelope_id is not None and not _ENVELOPE_ID.match(envelope_id):
+            raise SubmissionError(
+                f"envelope id {envelope_id[:40]!r}: an RFC 3461 ENVID is 1-100 printable ASCII "
+                "characters without spaces",
+                "501 5.5.4",
+            )
         if not _POOL.match(pool):
             raise SubmissionError(f"pool {pool!r}: use letters, digits, '.', '_' or '-'")
         sender = check_address(mail_from, "sender") if mail_from.strip("<> ") else ""
@@ -195,6 +228,7 @@ class Submitter:
         """The message as it will be queued: checked, completed and signed."""
         text = _check_lines(raw)
         end = _header_end(text)
+        _check_header_lines(text[:end])
         headers = BytesHeaderParser(policy=compat32).parsebytes(text[:end])
         if headers.defects or not headers.keys():
             raise SubmissionError(

@@ -5,11 +5,18 @@ records point at them, and a delivery worker with its queue in a temporary folde
 Domains: ``mail.test`` (two equal-preference MX hosts, 127.0.0.2 and .3, the "testmail"
 provider), ``corp.test`` (MX 10 on .4, backup MX 20 on .5), ``bare.test`` (no MX: its A record
 is .4), ``nullmx.test`` (a null MX); every other name does not exist.
+
+Options: ``sink_tls`` gives sinks (by address) a TLS context so they offer STARTTLS,
+``records`` adds DNS records, ``mta_sts=True`` gives the worker an MTA-STS client (policies on
+HTTPS port ``mta_sts_port``, certificates checked against ``outbound_tls_ca_file``), and
+``record_actions=True`` records automation actions as ``shaping_action`` events. The reputation
+policy is ``reputation_policy_path`` layered over the shipped one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +27,10 @@ from postwise.auth.zone_server import ZoneRecord, ZoneServer
 from postwise.core.db import open_database
 from postwise.core.settings import Settings
 from postwise.outbound.delivery import DeliveryWorker
+from postwise.outbound.mta_sts import MtaStsClient
 from postwise.outbound.queue import OutboundQueue
 from postwise.outbound.reputation import ReputationMonitor, load_reputation
-from postwise.outbound.shaping import AutomationEngine, load_shaping
+from postwise.outbound.shaping import AutomationEngine, event_recorder, load_shaping
 from postwise.outbound.submission import Accepted, Submitter
 from postwise.outbound.suppression import SuppressionList
 from postwise.testing.provider_sink import ProviderSink, free_port
@@ -73,11 +81,27 @@ def message(n: int | str) -> bytes:
 class OutboundWorld:
     """Sinks, DNS and a worker; use as an async context manager."""
 
-    def __init__(self, tmp: Path, sink_ips: tuple[str, ...] = SINK_IPS, **overrides: Any) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        sink_ips: tuple[str, ...] = SINK_IPS,
+        *,
+        sink_tls: dict[str, ssl.SSLContext] | None = None,
+        records: list[ZoneRecord] | None = None,
+        mta_sts: bool = False,
+        record_actions: bool = False,
+        **overrides: Any,
+    ) -> None:
         self.tmp = tmp
         self.port = free_port("127.0.0.2")
-        self.sinks = {ip: ProviderSink(ip, self.port, name=ip, slow_seconds=1.0) for ip in sink_ips}
-        self.zone = ZoneServer(zone_records())
+        tls = sink_tls or {}
+        self.sinks = {
+            ip: ProviderSink(ip, self.port, name=ip, slow_seconds=1.0, tls_context=tls.get(ip))
+            for ip in sink_ips
+        }
+        self.zone = ZoneServer([*zone_records(), *(records or [])])
+        self.use_mta_sts = mta_sts
+        self.record_actions = record_actions
         shaping = tmp / "shaping.toml"
         shaping.write_text(overrides.pop("shaping", SHAPING))
         self.overrides = {"shaping_policy_path": shaping, **overrides}
@@ -112,8 +136,12 @@ class OutboundWorld:
         self.suppressions = SuppressionList(self.engine)
         self.submitter = Submitter(self.settings, self.queue, self.suppressions)
         self.policy = load_shaping(self.settings.shaping_policy_path)
-        self.automation = AutomationEngine(self.policy)
-        self.reputation = ReputationMonitor(load_reputation(None), self.automation)
+        self.automation = AutomationEngine(
+            self.policy, on_action=event_recorder(self.engine) if self.record_actions else None
+        )
+        self.reputation = ReputationMonitor(
+            load_reputation(self.settings.reputation_policy_path), self.automation
+        )
         self.worker = self.new_worker()
         self.start_worker()
         return self
@@ -126,6 +154,14 @@ class OutboundWorld:
             resolver=Resolver.from_settings(self.settings),
             automation=self.automation,
             reputation=self.reputation,
+            mta_sts=MtaStsClient(
+                Resolver.from_settings(self.settings),
+                port=self.settings.mta_sts_port,
+                ca_file=self.settings.outbound_tls_ca_file,
+                timeout=5.0,
+            )
+            if self.use_mta_sts
+            else None,
             seed=7,
             on_result=lambda result, context: self.results.append((result, context)),
         )
