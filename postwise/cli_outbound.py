@@ -102,7 +102,7 @@ def send(
 
 @queue_app.command("list")
 def queue_list(
-    state: str = typer.Option(None, help="queued, delivered or bounced"),
+    state: str = typer.Option(None, help="queued, held, delivered or bounced"),
     domain: str = typer.Option(None, help="only messages with a recipient at this domain"),
     limit: int = typer.Option(50, min=1, help="at most this many, newest first"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object a line"),
@@ -123,7 +123,8 @@ def queue_list(
         return
     title = ", ".join(f"{count} {name}" for name, count in depth.items())
     table = Table(title=f"outbound queue: {title} recipient(s)")
-    for column in ("id", "submitted", "from", "subject", "queued", "delivered", "bounced", "pool"):
+    columns = ("id", "submitted", "from", "subject", "queued", "held", "delivered", "bounced")
+    for column in (*columns, "pool"):
         table.add_column(column, overflow="fold")
     for entry in messages:
         counts = entry["recipients"]
@@ -133,6 +134,7 @@ def queue_list(
             entry["mail_from"] or "<>",
             entry["subject"],
             str(counts["queued"]),
+            str(counts["held"]),
             str(counts["delivered"]),
             str(counts["bounced"]),
             entry["pool"],
@@ -214,6 +216,37 @@ def queue_retry(
             _fail(error)
             return
     print(f"{count} recipient(s) due now")
+
+
+@queue_app.command("hold")
+def queue_hold(
+    message_id: str = typer.Argument(None, help="one message (default: every queued one)"),
+    domain: str = typer.Option(None, help="only recipients at this domain"),
+) -> None:
+    """Keep queued recipients from delivery until `queue release` (like postsuper -h)."""
+    _move_recipients("hold", message_id, domain)
+
+
+@queue_app.command("release")
+def queue_release(
+    message_id: str = typer.Argument(None, help="one message (default: every held one)"),
+    domain: str = typer.Option(None, help="only recipients at this domain"),
+) -> None:
+    """Give held recipients back to delivery, due now."""
+    _move_recipients("release", message_id, domain)
+
+
+def _move_recipients(verb: str, message_id: str | None, domain: str | None) -> None:
+    from postwise.outbound.queue import QueueError
+
+    with _outbound() as services:
+        move = services.queue.hold if verb == "hold" else services.queue.release
+        try:
+            count = move(message_id, domain)
+        except QueueError as error:
+            _fail(error)
+            return
+    print(f"{count} recipient(s) {'held' if verb == 'hold' else 'released'}")
 
 
 @queue_app.command("purge")

@@ -177,7 +177,7 @@ class DeliveryWorker:
         outcome before returning."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        await asyncio.to_thread(self.queue.release)
+        await asyncio.to_thread(self.queue.release_claims)
         writer = asyncio.create_task(self._writer())
         last_housekeeping = 0.0
         try:
@@ -205,7 +205,7 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             await asyncio.to_thread(self._flush_now)
-            await asyncio.to_thread(self.queue.release, self.worker_id)
+            await asyncio.to_thread(self.queue.release_claims, self.worker_id)
 
     async def _fill(self) -> None:
         room = MAX_HELD - self._held
@@ -499,6 +499,12 @@ class DeliveryWorker:
                 self._finish(job, row_id, recipient, "550", reply, connection, budget_key)
             return False
         pending = dict(job.recipients)
+
+        def refuse(row_id: int, recipient: str, error: aiosmtplib.SMTPResponseException) -> None:
+            pending.pop(row_id, None)
+            code, reply = str(error.code), _reply(error)
+            self._finish(job, row_id, recipient, code, reply, connection, budget_key)
+
         accepted: list[tuple[int, str]] = []
         started = time.monotonic()
         try:
@@ -522,16 +528,7 @@ class DeliveryWorker:
                 await smtp.mail(job.mail_from, options=options, encoding=encoding)
             except aiosmtplib.SMTPResponseException as error:
                 for row_id, recipient in job.recipients:
-                    pending.pop(row_id, None)
-                    self._finish(
-                        job,
-                        row_id,
-                        recipient,
-                        str(error.code),
-                        _reply(error),
-                        connection,
-                        budget_key,
-                    )
+                    refuse(row_id, recipient, error)
                 await _reset(smtp)
                 return error.code == 421
             for row_id, recipient in job.recipients:
@@ -539,16 +536,7 @@ class DeliveryWorker:
                     await smtp.rcpt(recipient, encoding=encoding)
                     accepted.append((row_id, recipient))
                 except aiosmtplib.SMTPResponseException as error:
-                    pending.pop(row_id, None)
-                    self._finish(
-                        job,
-                        row_id,
-                        recipient,
-                        str(error.code),
-                        _reply(error),
-                        connection,
-                        budget_key,
-                    )
+                    refuse(row_id, recipient, error)
                     if error.code == 421:
                         raise aiosmtplib.SMTPServerDisconnected(_reply(error)) from None
             if not accepted:

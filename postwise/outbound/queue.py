@@ -35,8 +35,8 @@ from postwise.core.errors import PostwiseError
 from postwise.core.events import append_event_in, append_events_in
 from postwise.outbound.suppression import suppress_in
 
-QUEUED, DELIVERED, BOUNCED = "queued", "delivered", "bounced"
-STATES = (QUEUED, DELIVERED, BOUNCED)
+QUEUED, HELD, DELIVERED, BOUNCED = "queued", "held", "delivered", "bounced"
+STATES = (QUEUED, HELD, DELIVERED, BOUNCED)
 Outcome = Literal["delivered", "deferred", "bounced"]
 # Event types of delivery outcomes (the reputation monitor and dashboards read them).
 OUTCOME_EVENTS: dict[str, str] = {
@@ -261,7 +261,7 @@ class OutboundQueue:
 
     # ------------------------------------------------------------------ delivery
 
-    def release(self, worker: str | None = None) -> int:
+    def release_claims(self, worker: str | None = None) -> int:
         """Drop the claims of ``worker`` (of every worker when None); returns how many."""
         statement = update(OutboundRecipientRecord).where(
             OutboundRecipientRecord.claimed_by.is_not(None)
@@ -448,7 +448,7 @@ class OutboundQueue:
         pending = (
             select(recipient.message_id)
             .where(
-                (recipient.state == QUEUED)
+                recipient.state.in_((QUEUED, HELD))
                 | and_(recipient.state == BOUNCED, recipient.dsn_sent.is_(False))
             )
             .distinct()
@@ -597,6 +597,40 @@ class OutboundQueue:
         with self.engine.begin() as connection:
             return connection.execute(statement.values(next_attempt_at=now)).rowcount or 0
 
+    def hold(self, message_id: str | None = None, domain: str | None = None) -> int:
+        """Keep queued recipients (of one message, one domain, or all) from delivery until
+        :meth:`release`, as Postfix's ``postsuper -h`` does; returns how many. A recipient in
+        the middle of an attempt finishes it. Raises QueueError for an unknown message id."""
+        return self._move(QUEUED, HELD, message_id, domain, None)
+
+    def release(
+        self, message_id: str | None = None, domain: str | None = None, now: float | None = None
+    ) -> int:
+        """Give held recipients back to delivery, due now; returns how many."""
+        return self._move(HELD, QUEUED, message_id, domain, time.time() if now is None else now)
+
+    def _move(
+        self,
+        source: str,
+        target: str,
+        message_id: str | None,
+        domain: str | None,
+        due: float | None,
+    ) -> int:
+        if message_id is not None and self.message(message_id) is None:
+            raise QueueError(f"no message {message_id!r} in the queue (see `postwise queue list`)")
+        recipient = OutboundRecipientRecord
+        statement = update(recipient).where(recipient.state == source)
+        if message_id is not None:
+            statement = statement.where(recipient.message_id == message_id)
+        if domain is not None:
+            statement = statement.where(recipient.domain == domain.lower())
+        values: dict[str, Any] = {"state": target}
+        if due is not None:
+            values["next_attempt_at"] = due
+        with self.engine.begin() as connection:
+            return connection.execute(statement.values(**values)).rowcount or 0
+
     def purge(self, message_id: str) -> int:
         """Delete a message, its recipients and its spooled bytes; returns how many recipients
         were still queued (they will not be delivered). Raises QueueError for an unknown id."""
@@ -607,7 +641,7 @@ class OutboundQueue:
                 select(func.count()).where(
                     and_(
                         OutboundRecipientRecord.message_id == message_id,
-                        OutboundRecipientRecord.state == QUEUED,
+                        OutboundRecipientRecord.state.in_((QUEUED, HELD)),
                     )
                 )
             ).scalar_one()

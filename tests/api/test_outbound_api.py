@@ -236,7 +236,12 @@ def test_queue_list_show_retry_purge(api: tuple[TestClient, OutboundServices]) -
     second = _submit_raw(client, to=["dan@example.com"]).json()["id"]
     listed = client.get("/v1/queue").json()
     assert [m["id"] for m in listed["messages"]] == [second, first]
-    assert listed["depth"] == {"queued": 3, "delivered": 0, "bounced": 0}
+    assert listed["depth"] == {"queued": 3, "held": 0, "delivered": 0, "bounced": 0}
+    held = client.post("/v1/queue/hold", params={"domain": "example.com"}).json()
+    assert held["held"] == 2
+    assert client.get("/v1/queue").json()["depth"]["held"] == 2
+    assert client.post("/v1/queue/release").json()["released"] == 2
+    assert client.post("/v1/queue/hold", params={"id": "nosuchid"}).status_code == 404
     net = client.get("/v1/queue", params={"domain": "example.net"}).json()["messages"]
     assert [m["id"] for m in net] == [first]
     assert client.get("/v1/queue", params={"state": "bounced"}).json()["messages"] == []

@@ -187,3 +187,34 @@ def test_feedback_ingest_real_arf_samples(postwise_env: Path) -> None:
     assert any("user@example.com" in line["suppressed"] for line in complaints)
     again = invoke("feedback", "ingest", "--json", str(FBL))
     assert all(json.loads(line).get("duplicate", True) for line in again.stdout.splitlines())
+
+
+def test_hold_keeps_mail_from_delivery_until_release(postwise_env: Path) -> None:
+    from postwise.core.settings import get_settings
+    from postwise.services import OutboundServices
+
+    services = OutboundServices.from_settings(get_settings())
+    raw = b"From: a@sender.example\r\nSubject: held\r\n\r\nbody\r\n"
+    accepted = services.submit(
+        "a@sender.example",
+        ["x@held.example", "y@other.example"],
+        raw,
+        source="cli",
+        submitted_by="tests",
+    )
+    message_id = accepted.enqueued.message_id
+    result = invoke("queue", "hold", "--domain", "held.example")
+    assert result.exit_code == 0 and "1 recipient(s) held" in result.output
+    # A worker claims only what is queued and due: the held recipient stays.
+    claimed = services.queue.claim("w-test", 10)
+    assert [r for job in claimed for _, r in job.recipients] == ["y@other.example"]
+    assert services.queue.depth()["held"] == 1
+    result = invoke("queue", "release", message_id)
+    assert result.exit_code == 0 and "1 recipient(s) released" in result.output
+    services.queue.release_claims()
+    again = services.queue.claim("w-test", 10)
+    assert sorted(r for job in again for _, r in job.recipients) == [
+        "x@held.example",
+        "y@other.example",
+    ]
+    services.engine.dispose()

@@ -1,5 +1,5 @@
 """``/v1/queue``: the outbound queue — list, show (with the MX figures the delivery worker
-would choose by), retry and purge."""
+would choose by), retry, hold, release and purge."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/queue", tags=["queue"])
 
 @router.get("")
 async def list_queue(
-    state: str | None = Query(None, description="queued, delivered or bounced"),
+    state: str | None = Query(None, description="queued, held, delivered or bounced"),
     domain: str | None = Query(None, max_length=255, description="recipient domain"),
     limit: int = Query(50, ge=1, le=1000),
     outbound: OutboundServices = Depends(get_outbound),
@@ -41,6 +41,35 @@ async def retry_all(
     count = await run_in_threadpool(outbound.queue.retry, None, domain)
     outbound.wake_delivery()
     return {"due_now": count, "domain": domain}
+
+
+@router.post("/hold")
+async def hold_queue(
+    id: str | None = Query(None, max_length=32, description="one message (default: all)"),
+    domain: str | None = Query(None, max_length=255, description="only this recipient domain"),
+    outbound: OutboundServices = Depends(get_outbound),
+) -> dict[str, Any]:
+    """Keep queued recipients from delivery until released (like ``postsuper -h``)."""
+    try:
+        count = await run_in_threadpool(outbound.queue.hold, id, domain)
+    except QueueError as error:
+        raise HTTPException(404, str(error)) from None
+    return {"held": count, "id": id, "domain": domain}
+
+
+@router.post("/release")
+async def release_queue(
+    id: str | None = Query(None, max_length=32, description="one message (default: all)"),
+    domain: str | None = Query(None, max_length=255, description="only this recipient domain"),
+    outbound: OutboundServices = Depends(get_outbound),
+) -> dict[str, Any]:
+    """Give held recipients back to delivery, due now (the worker is woken at once)."""
+    try:
+        count = await run_in_threadpool(outbound.queue.release, id, domain)
+    except QueueError as error:
+        raise HTTPException(404, str(error)) from None
+    outbound.wake_delivery()
+    return {"released": count, "id": id, "domain": domain}
 
 
 @router.get("/{message_id}")
