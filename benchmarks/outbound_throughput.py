@@ -15,10 +15,11 @@ Shaping is Postfix's own: at most ``--concurrency`` connections per destination 
 (``smtp_connection_cache_on_demand``).
 
 Postwise: the same messages are queued through the Submitter (what the API and the submission
-port call), then ``uv run postwise serve`` starts and delivers them over MX records a local DNS
+port call) and held (``queue hold``); ``uv run postwise serve`` starts, and once its API answers
+the queue is released (``POST /v1/queue/release``). It delivers over MX records a local DNS
 server points at the sinks, with shaping on (the shipped policy plus a table per domain: at most
-``--concurrency`` connections, 100 messages per connection, rate limits above reach). The clock
-runs from the start of the process (startup included) until the sinks hold every message.
+``--concurrency`` connections, 100 messages per connection, rate limits above reach). For both,
+the clock runs from the release until the sinks hold every message.
 
 Every run counts, per Message-ID, what arrived twice (``duplicates``) and what never arrived
 (``missing``); the run exits 1 when either is not 0.
@@ -277,9 +278,10 @@ def run_postwise(
 ) -> dict[str, Any]:
     """Postwise as an operator runs it: every message is queued first (through the same
     Submitter the API and the submission port use: checked, completed, written durably),
-    then ``uv run postwise serve`` starts, finds the queue, resolves the MX records through a
-    local DNS server and delivers within the shaping policy; the clock runs from the start of
-    the process until the sinks hold every message."""
+    then held (``queue hold``, as Postfix's hold queue); ``uv run postwise serve`` starts, and
+    once its API answers the queue is released (``POST /v1/queue/release``); it resolves the
+    MX records through a local DNS server and delivers within the shaping policy. The clock
+    runs from the release until the sinks hold every message, as for Postfix."""
     reset(sinks)
     domains = domains_for(len(sinks), args.domains)
     work = Path(tempfile.mkdtemp(prefix="postwise-bench-"))
@@ -308,10 +310,15 @@ def run_postwise(
             submitter.submit(m.mail_from, [m.rcpt_to], m.data, source="api", submitted_by="bench")
         injection_s = time.perf_counter() - started
         queued = queue.depth()["queued"]
+        queue.hold()  # like Postfix's hold queue: released once the server is up
         engine.dispose()
+        started_at = time.perf_counter()
+        server.start()
+        server.wait_ready(timeout=120)
+        startup_s = time.perf_counter() - started_at
         busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
         released = time.perf_counter()
-        server.start()
+        server.post("/v1/queue/release")
         first = wait_for_sinks(sinks, 1, args.timeout)
         delivery_s = wait_for_sinks(sinks, len(messages), args.timeout)
         busy = busy_cpu_seconds() - busy_before
@@ -319,16 +326,17 @@ def run_postwise(
         timed_out = delivery_s is None
         total_s = time.perf_counter() - released
         time.sleep(1.0)  # anything arriving late (a duplicate) is counted too
-        steady_s = total_s - 1.0 - (first or 0.0)
+        steady_s = total_s - (first or 0.0)
         return {
             "sender": "postwise",
             "version": _postwise_version(),
             "accepted_by_sender": queued,
             "injection_s": round(injection_s, 2),
             "injection_per_s": round(len(messages) / injection_s, 1),
-            "startup_s": round(first or 0.0, 2),
-            "delivery_s": round(total_s - 1.0, 2),
-            "delivery_per_s": round(len(messages) / (total_s - 1.0), 1),
+            "startup_s": round(startup_s, 2),
+            "first_delivery_s": round(first or 0.0, 3),
+            "delivery_s": round(total_s, 2),
+            "delivery_per_s": round(len(messages) / total_s, 1),
             "steady_per_s": round(len(messages) / max(steady_s, 1e-9), 1),
             "timed_out": timed_out,
             "cpu_s": {"machine_busy": round(busy, 1), "sinks_and_driver": round(own, 1)},
@@ -373,9 +381,8 @@ def markdown(result: dict[str, Any]) -> str:
     rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         ("delivery (release -> all at the sinks)", lambda r: f"{r['delivery_per_s']:,.0f} msg/s"),
         ("delivery time", lambda r: f"{r['delivery_s']:.1f} s"),
-        ("of which process startup", lambda r: f"{r.get('startup_s', 0):.1f} s"),
-        ("steady rate (first to last)", lambda r: f"{r.get('steady_per_s', 0):,.0f} msg/s"),
-        ("injection (SMTP in, on hold)", lambda r: f"{r.get('injection_per_s', 0):,.0f} msg/s"),
+        ("server start before the release (not timed)", _startup_cell),
+        ("injection (into the held queue)", lambda r: f"{r.get('injection_per_s', 0):,.0f} msg/s"),
         ("delivered / duplicates / missing", _books_cell),
         ("connections (msgs per connection)", _connections_cell),
         ("max connections at one sink", lambda r: str(r["max_concurrent_per_sink"])),
@@ -389,6 +396,10 @@ def markdown(result: dict[str, Any]) -> str:
     for note in result["notes"]:
         lines.append(f"\nNote: {note}")
     return "\n".join(lines)
+
+
+def _startup_cell(run: dict[str, Any]) -> str:
+    return f"{run['startup_s']:.1f} s" if "startup_s" in run else "running"
 
 
 def _books_cell(run: dict[str, Any]) -> str:

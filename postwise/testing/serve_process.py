@@ -8,8 +8,11 @@ import json
 import os
 import signal
 import subprocess
+import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from postwise.auth.zone_server import ZoneRecord, ZoneServer
 from postwise.testing.provider_sink import ProviderSink, free_port
@@ -70,17 +73,42 @@ class ServeProcess:
             **(extra_env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.api_port = free_port()
 
     def start(self) -> ServeProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                ["uv", "run", "--quiet", "postwise", "serve", "--port", str(free_port())],
+                ["uv", "run", "--quiet", "postwise", "serve", "--port", str(self.api_port)],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
             )
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the API answers ``/healthz``. Raises TimeoutError (with the log's tail)
+        when it does not within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url("/healthz"), timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        tail = self.log()[-2000:]
+        raise TimeoutError(f"postwise serve did not answer in {timeout:.0f} s:\n{tail}")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.api_port}{path}"
+
+    def post(self, path: str) -> dict[str, Any]:
+        """POST to the running API; the JSON answer."""
+        request = urllib.request.Request(self.url(path), method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        return answer
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no cleanup, no flush."""
