@@ -34,6 +34,7 @@ from postwise.inbound.tls import server_tls_context
 from postwise.ops.metrics import OutboundCounters, outbound_registry
 from postwise.outbound.delivery import DeliveryWorker
 from postwise.outbound.feedback import FeedbackError, ingest_feedback
+from postwise.outbound.journal import OutcomeJournal
 from postwise.outbound.mta_sts import MtaStsClient
 from postwise.outbound.queue import OutboundQueue
 from postwise.outbound.reputation import ReputationMonitor, load_reputation
@@ -183,6 +184,7 @@ class OutboundServices:
                     ca_file=self.settings.outbound_tls_ca_file,
                 ),
                 counters=self.counters,
+                journal=OutcomeJournal(self.settings.outbound_spool_dir / "journal"),
             )
         return self.worker
 

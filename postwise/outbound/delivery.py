@@ -39,6 +39,7 @@ from postwise.core.settings import Settings
 from postwise.ops.metrics import OutboundCounters
 from postwise.outbound.bounces import classify_smtp_reply
 from postwise.outbound.dsn import DsnRecipient, build_dsn, needs_dsn
+from postwise.outbound.journal import OutcomeJournal
 from postwise.outbound.mta_sts import (
     MtaStsClient,
     MtaStsPolicy,
@@ -130,6 +131,7 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         on_result: Callable[[RecipientResult, dict[str, Any]], None] | None = None,
         counters: OutboundCounters | None = None,
+        journal: OutcomeJournal | None = None,
     ) -> None:
         self.settings = settings
         self.queue = queue
@@ -143,6 +145,7 @@ class DeliveryWorker:
         self.clock = clock
         self.on_result = on_result
         self.counters = counters
+        self.journal = journal
         self.worker_id = f"w{secrets.token_hex(6)}"
         self._rng = random.Random(seed)
         self._destinations: dict[tuple[str, str], _Destination] = {}
@@ -177,6 +180,7 @@ class DeliveryWorker:
         outcome before returning."""
         self._loop = asyncio.get_running_loop()
         self._stopping = False
+        await asyncio.to_thread(self._replay_journal)
         await asyncio.to_thread(self.queue.release_claims)
         writer = asyncio.create_task(self._writer())
         last_housekeeping = 0.0
@@ -204,7 +208,7 @@ class DeliveryWorker:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            await asyncio.to_thread(self._flush_now)
+            await asyncio.to_thread(self._store, *self._take_batch())
             await asyncio.to_thread(self.queue.release_claims, self.worker_id)
 
     async def _fill(self) -> None:
@@ -641,6 +645,8 @@ class DeliveryWorker:
             self.counters.count(
                 key, str(context.get("provider") or ""), str(context.get("pool") or "default")
             )
+        if self.journal is not None:
+            self.journal.append(result, context)
         self._results.append((result, context))
         self._results_ready.set()
 
@@ -686,11 +692,19 @@ class DeliveryWorker:
             await self._results_ready.wait()
             self._results_ready.clear()
             if self._results:
-                await asyncio.to_thread(self._flush_now)
+                await asyncio.to_thread(self._store, *self._take_batch())
                 self.wake()
 
-    def _flush_now(self) -> None:
+    def _take_batch(self) -> tuple[list[tuple[RecipientResult, dict[str, Any]]], int | None]:
+        """The outcomes not yet stored, and the journal segment that holds exactly them (on
+        the loop's thread, where outcomes are appended, so the two match)."""
         batch, self._results = self._results, []
+        segment = self.journal.rotate() if self.journal is not None and batch else None
+        return batch, segment
+
+    def _store(
+        self, batch: list[tuple[RecipientResult, dict[str, Any]]], segment: int | None = None
+    ) -> None:
         if not batch:
             return
         self.queue.record(
@@ -698,9 +712,27 @@ class DeliveryWorker:
             self.clock(),
             {result.row_id: context for result, context in batch if result.counted},
         )
+        if self.journal is not None and segment is not None:
+            self.journal.committed(segment)
         self.egress.flush()
         if any(result.outcome == "bounced" for result, _ in batch):
             self.send_dsns()
+
+    def _replay_journal(self) -> int:
+        """Store the outcomes a killed predecessor journaled but did not commit (only for
+        recipients still claimed: the others' outcomes reached the database); returns how
+        many."""
+        if self.journal is None:
+            return 0
+        leftovers = self.journal.leftovers()
+        if leftovers:
+            claimed = self.queue.claimed([result.row_id for result, _ in leftovers])
+            replay = [(r, c) for r, c in leftovers if r.row_id in claimed]
+            if replay:
+                log.info("journal_replayed", outcomes=len(replay))
+                self._store(replay)
+        self.journal.forget_leftovers()
+        return len(leftovers)
 
     def _housekeeping(self) -> None:
         self.send_dsns()

@@ -271,6 +271,24 @@ class OutboundQueue:
         with self.engine.begin() as connection:
             return connection.execute(statement.values(claimed_by=None)).rowcount or 0
 
+    def claimed(self, row_ids: list[int]) -> set[int]:
+        """Which of ``row_ids`` some worker still holds (their outcome is not recorded)."""
+        held: set[int] = set()
+        recipient = OutboundRecipientRecord
+        with self.engine.connect() as connection:
+            for start in range(0, len(row_ids), 500):
+                held.update(
+                    connection.execute(
+                        select(recipient.id).where(
+                            and_(
+                                recipient.id.in_(row_ids[start : start + 500]),
+                                recipient.claimed_by.is_not(None),
+                            )
+                        )
+                    ).scalars()
+                )
+        return held
+
     def claim(self, worker: str, limit: int, now: float | None = None) -> list[Job]:
         """Claim up to ``limit`` due recipients for ``worker``, grouped into jobs (one per
         message and destination domain), oldest due first."""
