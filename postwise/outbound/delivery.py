@@ -496,7 +496,9 @@ class DeliveryWorker:
         when the connection can carry no more (dropped, or the server closed it)."""
         smtp = connection.smtp
         try:
-            raw = await asyncio.to_thread(self.queue.load, job.message_id)
+            raw = job.raw
+            if raw is None:
+                raw = await asyncio.to_thread(self.queue.load, job.message_id)
         except QueueError as error:
             reply = f"550 5.3.0 {error}"
             for row_id, recipient in job.recipients:

@@ -17,7 +17,9 @@ claims of a killed worker come back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets
 import time
 from collections import Counter
@@ -30,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from postwise.core.db import OutboundMessageRecord, OutboundRecipientRecord
-from postwise.core.durable import remove_durably, write_durably
+from postwise.core.durable import fsync_directory, remove_durably, write_durably
 from postwise.core.errors import PostwiseError
 from postwise.core.events import append_event_in, append_events_in
 from postwise.outbound.suppression import suppress_in
@@ -89,6 +91,8 @@ class Job:
     created_at: float
     expires_at: float
     envelope_id: str | None = None
+    # The message bytes, read ahead by :meth:`OutboundQueue.claim` for small messages.
+    raw: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,9 +293,19 @@ class OutboundQueue:
                 )
         return held
 
-    def claim(self, worker: str, limit: int, now: float | None = None) -> list[Job]:
+    def claim(
+        self,
+        worker: str,
+        limit: int,
+        now: float | None = None,
+        read_ahead: int = 256 * 1024,
+        read_ahead_total: int = 32 * 1024 * 1024,
+    ) -> list[Job]:
         """Claim up to ``limit`` due recipients for ``worker``, grouped into jobs (one per
-        message and destination domain), oldest due first."""
+        message and destination domain), oldest due first. Messages of at most
+        ``read_ahead`` bytes come with their bytes (``Job.raw``): read here, in the caller's
+        thread, not when the connection that sends them waits; at most ``read_ahead_total``
+        bytes in all."""
         now = time.time() if now is None else now
         recipient = OutboundRecipientRecord
         with self.engine.begin() as connection:
@@ -335,8 +349,15 @@ class OutboundQueue:
         for row in rows:
             grouped.setdefault((row.message_id, row.domain), []).append(row)
         jobs = []
+        read: dict[str, bytes | None] = {}
         for (message_id, domain), members in grouped.items():
             message = messages[message_id]
+            if message_id not in read:
+                read[message_id] = None
+                if message.size <= min(read_ahead, read_ahead_total):
+                    with contextlib.suppress(QueueError):
+                        read[message_id] = self.load(message_id)
+                        read_ahead_total -= message.size
             jobs.append(
                 Job(
                     message_id=message_id,
@@ -349,6 +370,7 @@ class OutboundQueue:
                     created_at=message.created_at,
                     expires_at=message.expires_at,
                     envelope_id=message.envelope_id,
+                    raw=read[message_id],
                 )
             )
         return jobs
@@ -404,7 +426,9 @@ class OutboundQueue:
                         "mx": result.mx,
                         "reason": result.reason,
                         "hard": result.hard,
-                        **extra,
+                        # The MX figures stay with the recipient (last_detail), not in
+                        # every event.
+                        **{k: v for k, v in extra.items() if k != "mx_order"},
                         **result.details,
                     },
                 )
@@ -474,15 +498,25 @@ class OutboundQueue:
         removed = 0
         with self.engine.connect() as connection:
             busy = set(connection.execute(pending).scalars())
-        for path in sorted(self.messages_dir.glob("*.eml"))[: limit * 4]:
-            if path.stem in busy:
-                continue
-            if time.time() - path.stat().st_mtime < 60:
-                continue  # written by a submission that may not have committed yet
-            remove_durably(path)
-            removed += 1
-            if removed >= limit:
-                break
+        now = time.time()
+        with os.scandir(self.messages_dir) as entries:
+            for entry in entries:
+                stem, _, suffix = entry.name.partition(".")
+                if suffix != "eml" or stem in busy:
+                    continue
+                try:
+                    if now - entry.stat().st_mtime < 60:
+                        continue  # written by a submission that may not have committed yet
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                removed += 1
+                if removed >= limit:
+                    break
+        if removed:
+            # One flush of the folder for the lot: a file that comes back after a power cut
+            # is only collected again.
+            fsync_directory(self.messages_dir)
         return removed
 
     # ------------------------------------------------------------------ operating it
