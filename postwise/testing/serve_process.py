@@ -1,6 +1,6 @@
 """``postwise serve`` as a child process delivering to local sinks: what the throughput and
 durability benchmarks and the SIGKILL test run. The child has its own process group, so a
-SIGKILL reaches the Python process and not only ``uv``, which started it."""
+SIGKILL reaches every process it started."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -41,8 +42,9 @@ def domain_shaping(domains: Sequence[str], connections: int, per_connection: int
 
 
 class ServeProcess:
-    """``uv run postwise serve`` with only the outbound side on, its state in ``data_dir``,
-    MX lookups through ``zone`` and delivery to ``delivery_port``."""
+    """``postwise serve`` (``python -m postwise``, this interpreter) with only the outbound
+    side on, its state in ``data_dir``, MX lookups through ``zone`` and delivery to
+    ``delivery_port``."""
 
     def __init__(
         self,
@@ -78,7 +80,8 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                ["uv", "run", "--quiet", "postwise", "serve", "--port", str(self.api_port)],
+                # This interpreter, not ``uv run``: the same environment, whatever PATH holds.
+                [sys.executable, "-m", "postwise", "serve", "--port", str(self.api_port)],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
