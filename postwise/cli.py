@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from postwise.cli_engage import register_engage_commands
 from postwise.cli_outbound import register_outbound_commands
 from postwise.core.errors import PostwiseError
 from postwise.core.settings import get_settings
@@ -41,6 +42,7 @@ app.add_typer(domain_app, name="domain", no_args_is_help=True)
 shaping_app = typer.Typer(help="Outbound traffic shaping policy.")
 app.add_typer(shaping_app, name="shaping", no_args_is_help=True)
 register_outbound_commands(app)
+register_engage_commands(app)
 
 err = Console(stderr=True)
 

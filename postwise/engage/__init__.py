@@ -1,0 +1,2 @@
+"""Personalization: contacts, consent and events; features; propensity and uplift models;
+experiments with holdouts; decisions with their provenance."""

@@ -1,0 +1,93 @@
+"""``postwise engage train propensity`` and ``postwise engage eval propensity``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from postwise.core.errors import PostwiseError
+
+
+def _fail(error: Exception) -> None:
+    Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _clean(value: Any) -> Any:
+    """NaN is not JSON: report it as null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _metrics_table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("model", "AUC", "log loss", "ECE", "top-decile lift"):
+        table.add_column(column)
+    rows = [("propensity", result), *result["baseline"].items()]
+    for name, m in rows:
+        table.add_row(
+            name,
+            *(
+                str(m.get(key, "")) if m.get(key) is not None else ""
+                for key in ("auc", "log_loss", "ece", "top_decile_lift")
+            ),
+        )
+    return table
+
+
+def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
+    """Add the propensity commands to the ``engage train`` and ``engage eval`` groups."""
+
+    @train_app.command("propensity")
+    def train_propensity_command(
+        data: Path = typer.Option(..., help="online_retail or bank_marketing folder (CSV files)"),
+        out: Path = typer.Option(..., help="folder to write the model and its model card to"),
+        seed: int = typer.Option(0, help="seed of the split, folds and trees"),
+    ) -> None:
+        """Train a calibrated propensity model and write it with its model card."""
+        from postwise.engage.propensity import train_propensity
+
+        try:
+            card = train_propensity(data, out, seed=seed)
+        except (PostwiseError, ValueError) as error:
+            _fail(error)
+            return
+        console = Console()
+        console.print(_metrics_table(card["internal_split_metrics"], "internal split"))
+        console.print(f"wrote {out} ({card['version']})")
+
+    @eval_app.command("propensity")
+    def eval_propensity_command(
+        train: Path = typer.Option(..., help="folder to train on"),
+        test: Path = typer.Option(None, help="folder to score (default: an internal split)"),
+        seed: int = typer.Option(0, help="seed of the split, folds and trees"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    ) -> None:
+        """AUC, log loss, calibration error and top-decile lift of the propensity model."""
+        from postwise.engage.propensity import evaluate_folder
+
+        try:
+            result = evaluate_folder(train, test, seed=seed)
+        except (PostwiseError, ValueError) as error:
+            _fail(error)
+            return
+        if as_json:
+            print(json.dumps(_clean(result)))
+            return
+        console = Console()
+        console.print(
+            f"{result['dataset']}: {result['protocol']}; {result['rows']} rows scored, "
+            f"{result['train_rows']} training rows; {result['model']}"
+        )
+        console.print(_metrics_table(result, "propensity"))
