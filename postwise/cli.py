@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from postwise.cli_engage import register_engage_commands
+from postwise.cli_models import models_app
 from postwise.cli_outbound import register_outbound_commands
 from postwise.core.errors import PostwiseError
 from postwise.core.settings import get_settings
@@ -43,6 +44,7 @@ shaping_app = typer.Typer(help="Outbound traffic shaping policy.")
 app.add_typer(shaping_app, name="shaping", no_args_is_help=True)
 register_outbound_commands(app)
 register_engage_commands(app)
+app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from postwise import __version__
 from postwise.api.routes import (
+    engage,
     health,
     learn,
     messages,
@@ -50,4 +51,5 @@ def create_app(
     app.include_router(outbound_queue.router)
     app.include_router(suppressions.router)
     app.include_router(metrics.router)
+    app.include_router(engage.router)
     return app

@@ -313,3 +313,116 @@ class EgressDailyRecord(Base):
     ip: Mapped[str] = mapped_column(String(64), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     sent: Mapped[int] = mapped_column(Integer)
+
+
+# --------------------------------------------------------------------------- engage
+# Written by postwise.engage.contacts and postwise.engage.ingest. Contacts are known by a
+# pseudonymous id (keyed HMAC of the address); ``contact_addresses`` is the one table that
+# holds a raw address, so erasing it leaves every other table free of the person's address.
+
+
+class ContactRecord(Base):
+    """A contact: its pseudonymous id and free-form attributes."""
+
+    __tablename__ = "contacts"
+
+    contact_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContactAddressRecord(Base):
+    """The raw (normalised) address behind a contact id: the only place it is stored."""
+
+    __tablename__ = "contact_addresses"
+
+    contact_id: Mapped[str] = mapped_column(
+        ForeignKey("contacts.contact_id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(512), unique=True)
+
+
+class ConsentRecord(Base):
+    """One consent statement for a purpose and channel; the latest ``recorded_at`` wins."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("ix_consents_lookup", "contact_id", "purpose", "channel", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.contact_id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(255))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EngageEventRecord(Base):
+    """An engagement event of a contact (sent, delivered, open, click, purchase, unsubscribe,
+    complaint, custom); ``event_id`` is unique, so ingesting the same event twice stores it
+    once."""
+
+    __tablename__ = "engage_events"
+    __table_args__ = (
+        Index("ix_engage_events_contact_time", "contact_id", "occurred_at"),
+        Index("ix_engage_events_type_time", "type", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# --------------------------------------------------------------------------- registry
+# Written by postwise.engage.registry (models) and postwise.engage.provenance (decisions).
+
+
+class ModelRecord(Base):
+    """One registered model version. ``status`` is candidate, promoted or retired (at most one
+    promoted per ``name``); ``replaced_version`` is the version this one replaced when it was
+    promoted, which rollback re-promotes. ``drift_reference`` holds the training distribution
+    (bin edges and proportions per input, and of the scores)."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_models_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[str] = mapped_column(String(128))
+    data_fingerprint: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    drift_reference: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    artefact_path: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16))
+    replaced_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DecisionRecord(Base):
+    """A score or decision made for a contact, with what made it: the model name and version,
+    the SHA-256 of the features (the features themselves when kept) and the policy."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_contact", "contact_id", "decided_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[Any] = mapped_column(JSON)
+    model_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    features_sha256: Mapped[str] = mapped_column(String(64))
+    features: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    policy: Mapped[Any] = mapped_column(JSON)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

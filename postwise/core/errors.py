@@ -20,6 +20,9 @@
     ├── SubmissionError           (outbound.submission) a submission is refused, with the reason
     ├── MtaStsError               (outbound.mta_sts) an MTA-STS policy cannot be fetched
     │   └── MtaStsPolicyError     the policy text is malformed
+    ├── ConsentError              (engage.contacts) no consent for that purpose and channel
+    ├── RegistryError             (engage.registry) no such model or version, nothing to roll back
+    ├── DriftError                (engage.drift) a drift reference or current sample is unusable
     └── ReportError               (ops.dmarc_types) a DMARC / TLS report file cannot be read
 
 Malformed mail is *not* an error: the parser records defects and the checks turn them into

@@ -7,6 +7,7 @@ Precedence, highest first: explicit arguments, environment, the TOML file named 
 from __future__ import annotations
 
 import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -182,6 +184,13 @@ class Settings(BaseSettings):
     reputation_policy_path: Path | None = Field(
         None, description="operator reputation TOML layered over conf/reputation.toml"
     )
+    model_drift_psi_threshold: float = Field(
+        0.2, gt=0, description="PSI above which `models drift` appends a model_drift alert"
+    )
+    engage_hmac_key: SecretStr | None = Field(
+        None,
+        description="secret key of the contact-id HMAC; local/test: generated in data_dir",
+    )
 
     @field_validator("environment")
     @classmethod
@@ -204,6 +213,21 @@ class Settings(BaseSettings):
     def _tls_pair(self) -> Settings:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("tls_cert_file and tls_key_file must be given together")
+        return self
+
+    @model_validator(mode="after")
+    def _engage_key_in_production(self) -> Settings:
+        # A key generated on one host would give every host different contact ids, and one
+        # lying in the data folder leaks with a backup: production must name its own.
+        key = self.engage_hmac_key.get_secret_value() if self.engage_hmac_key else ""
+        if self.environment == "production" and not key:
+            raise ValueError(
+                "engage_hmac_key is required in production: set POSTWISE_ENGAGE_HMAC_KEY to a "
+                "random secret of at least 32 characters (python -c 'import secrets; "
+                "print(secrets.token_hex(32))')"
+            )
+        if key and len(key) < 32:
+            raise ValueError("engage_hmac_key must be at least 32 characters long")
         return self
 
     @model_validator(mode="after")
@@ -250,6 +274,24 @@ class Settings(BaseSettings):
     @property
     def resolved_bounce_model_path(self) -> Path:
         return self.bounce_model_path or SHIPPED_MODEL_DIR / "bounces"
+
+    def resolved_engage_hmac_key(self) -> bytes:
+        """The contact-id HMAC key: ``engage_hmac_key`` when set, otherwise (local and test
+        only; production refuses to start without one) a key generated once and kept in
+        ``data_dir/engage-hmac.key``."""
+        if self.engage_hmac_key is not None and self.engage_hmac_key.get_secret_value():
+            return self.engage_hmac_key.get_secret_value().encode()
+        path = self.data_dir / "engage-hmac.key"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = secrets.token_hex(32)
+            try:
+                with open(path, "x", encoding="ascii") as handle:
+                    handle.write(fresh)
+                path.chmod(0o600)
+            except FileExistsError:
+                pass  # another process wrote it first: use theirs
+        return path.read_text(encoding="ascii").strip().encode()
 
     @classmethod
     def settings_customise_sources(

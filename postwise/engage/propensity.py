@@ -53,6 +53,7 @@ from postwise.engage.datasets import (
     read_bank,
     read_retail,
 )
+from postwise.engage.drift import write_reference
 from postwise.engage.features import DAY, FEATURE_VERSION
 from postwise.engage.propensity_data import (
     LABEL_DAYS,
@@ -371,6 +372,8 @@ def _train(data: Path, out: Path, seed: int) -> dict[str, Any]:
     }
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model.estimator, out / MODEL_FILE)
+    # The training distribution, for drift checks once the model is registered.
+    write_reference(out, dict(zip(model.names, train.features.T, strict=True)), model.score(train))
     (out / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card_markdown(card))
     return card

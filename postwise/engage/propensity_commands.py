@@ -57,6 +57,7 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
     ) -> None:
         """Train a calibrated propensity model and write it with its model card."""
         from postwise.engage.propensity import train_propensity
+        from postwise.engage.registry import register_trained
 
         try:
             card = train_propensity(data, out, seed=seed)
@@ -66,6 +67,7 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
         console = Console()
         console.print(_metrics_table(card["internal_split_metrics"], "internal split"))
         console.print(f"wrote {out} ({card['version']})")
+        console.print(register_trained(out), markup=False, highlight=False)
 
     @eval_app.command("propensity")
     def eval_propensity_command(

@@ -18,6 +18,7 @@ from postwise.engage.hillstrom import (
     BASELINE_UPLIFT_AT_30,
     DEFAULT_SEED,
     DEFAULT_TEST_SHARE,
+    FEATURE_NAMES,
     OUTCOMES,
     TREATED_ARMS,
     read_hillstrom,
@@ -111,6 +112,8 @@ def train_uplift_command(
     """Choose and fit one uplift model per arm and outcome on all rows; save them with a card."""
     import joblib
 
+    from postwise.engage.drift import write_reference
+    from postwise.engage.registry import register_trained
     from postwise.engage.uplift import CANDIDATES, make_model, select_model
     from postwise.engage.uplift_evaluation import arm_rows
 
@@ -150,8 +153,10 @@ def train_uplift_command(
     }
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump({"version": version, "models": models}, out / "uplift.joblib")
+    write_reference(out, dict(zip(FEATURE_NAMES, dataset.features.T, strict=True)), None)
     (out / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
     Console().print(f"saved {version} to {out} ({len(models)} models)")
+    Console().print(register_trained(out), markup=False, highlight=False)
 
 
 def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:

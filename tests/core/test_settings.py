@@ -37,6 +37,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("POSTWISE_MAX_MESSAGE_BYTES", "1048576")
     monkeypatch.setenv("POSTWISE_STORE_VERDICTS", "false")
     monkeypatch.setenv("POSTWISE_ENVIRONMENT", "production")
+    monkeypatch.setenv("POSTWISE_ENGAGE_HMAC_KEY", "k" * 32)  # production refuses to run without
     monkeypatch.setenv("POSTWISE_POLICY_PATH", str(tmp_path / "ops.toml"))
     settings = Settings()
     assert settings.data_dir == tmp_path / "state"
@@ -70,6 +71,7 @@ def test_toml_file_named_by_postwise_config(
     config.parent.mkdir()
     config.write_text(
         'api_port = 8999\nmax_mime_depth = 7\nenvironment = "production"\n'
+        f'engage_hmac_key = "{"k" * 32}"\n'
         f'data_dir = "{(tmp_path / "toml-data").as_posix()}"\n'
     )
     _clear_postwise_env(monkeypatch)

@@ -1,0 +1,166 @@
+"""Decision provenance: every score or decision made for a contact, with what made it.
+
+:func:`record_decision` stores one row in ``decisions`` (the model name and version, the
+SHA-256 of the features' canonical JSON, optionally the features themselves, and the policy)
+and appends a ``decision`` event in the same transaction; :func:`decisions_for` reads a
+contact's decisions back, newest first (``postwise engage explain CONTACT``).
+
+The features hash is reproducible: :func:`features_hash` of the same mapping gives the same
+hex string in any process (keys sorted, no whitespace, numpy numbers as Python numbers,
+non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from postwise.core.db import DecisionRecord, utcnow
+from postwise.core.events import append_event_in
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars and arrays as Python values, non-finite floats as strings."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of ``value`` that :func:`features_hash` hashes."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def features_hash(features: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``features``."""
+    return hashlib.sha256(canonical_json(features).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DecisionEntry:
+    """One recorded decision."""
+
+    decision_id: str
+    contact_id: str
+    kind: str
+    decision: Any
+    model_name: str | None
+    model_version: str | None
+    features_sha256: str
+    features: dict[str, Any] | None
+    policy: Any
+    decided_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "decided_at": self.decided_at.isoformat()}
+
+
+def _entry(row: DecisionRecord) -> DecisionEntry:
+    decided = row.decided_at
+    if decided.tzinfo is None:  # SQLite drops the zone; it was stored in UTC
+        decided = decided.replace(tzinfo=UTC)
+    return DecisionEntry(
+        decision_id=row.decision_id,
+        contact_id=row.contact_id,
+        kind=row.kind,
+        decision=row.decision,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        features_sha256=row.features_sha256,
+        features=row.features,
+        policy=row.policy,
+        decided_at=decided,
+    )
+
+
+def record_decision(
+    engine: Engine,
+    contact_id: str,
+    kind: str,
+    decision: Any,
+    model_name: str | None,
+    model_version: str | None,
+    features: Mapping[str, Any],
+    policy: Any,
+    at: datetime | None = None,
+    *,
+    keep_features: bool = False,
+    decision_id: str | None = None,
+) -> DecisionEntry:
+    """Store a score or decision (``kind`` such as ``propensity_score``, ``send``,
+    ``holdout``) made for ``contact_id`` by ``model_name`` at ``model_version`` (None for a rule)
+    from ``features`` under ``policy`` (a name, version or mapping), at ``at`` (default now),
+    and append a ``decision`` event. The features are always hashed and kept only with
+    ``keep_features``. With a ``decision_id`` already stored, returns the stored decision
+    (recording is idempotent by id)."""
+    decision_id = decision_id or uuid.uuid4().hex
+    moment = at or utcnow()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    digest = features_hash(features)
+    with Session(engine) as session, session.begin():
+        existing = session.scalars(
+            select(DecisionRecord).where(DecisionRecord.decision_id == decision_id)
+        ).first()
+        if existing is not None:
+            return _entry(existing)
+        row = DecisionRecord(
+            decision_id=decision_id,
+            contact_id=contact_id,
+            kind=kind,
+            decision=_plain(decision),
+            model_name=model_name,
+            model_version=model_version,
+            features_sha256=digest,
+            features=_plain(features) if keep_features else None,
+            policy=_plain(policy),
+            decided_at=moment,
+        )
+        session.add(row)
+        session.flush()
+        append_event_in(
+            session.connection(),
+            f"decision:{decision_id}",
+            "decision",
+            {
+                "decision_id": decision_id,
+                "contact_id": contact_id,
+                "kind": kind,
+                "model_name": model_name,
+                "model_version": model_version,
+                "features_sha256": digest,
+                "decided_at": moment.isoformat(),
+            },
+        )
+        return _entry(row)
+
+
+def decisions_for(engine: Engine, contact_id: str, limit: int | None = None) -> list[DecisionEntry]:
+    """The decisions recorded for ``contact_id``, newest first (at most ``limit``)."""
+    query = (
+        select(DecisionRecord)
+        .where(DecisionRecord.contact_id == contact_id)
+        .order_by(DecisionRecord.decided_at.desc(), DecisionRecord.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    with Session(engine) as session:
+        return [_entry(row) for row in session.scalars(query)]
