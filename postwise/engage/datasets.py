@@ -108,16 +108,20 @@ class BankTable:
         return int(self.label.shape[0])
 
 
-def data_files(folder: Path) -> list[Path]:
-    """The CSV files (``*.csv``, ``*.csv.gz``) of a folder, sorted by name.
-    Raises DatasetError when the folder is missing or holds none."""
+def data_files(folder: Path, layout: str = "") -> list[Path]:
+    """The CSV files (``*.csv``, ``*.csv.gz``) of a folder, sorted by name (a file given
+    instead of a folder is taken alone). Raises DatasetError when there is none; ``layout``
+    names the expected data set in the message."""
+    if folder.is_file():
+        return [folder]
     if not folder.is_dir():
-        raise DatasetError(f"{folder}: not a folder")
+        raise DatasetError(f"{folder}: no such file or folder")
     files = sorted(
         p for p in folder.iterdir() if p.is_file() and p.name.endswith((".csv", ".csv.gz"))
     )
     if not files:
-        raise DatasetError(f"{folder}: no .csv or .csv.gz files")
+        expected = f"; expected the {layout} layout" if layout else ""
+        raise DatasetError(f"{folder}: no .csv or .csv.gz files{expected}")
     return files
 
 

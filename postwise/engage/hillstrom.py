@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from postwise.core.errors import CorpusError
+from postwise.engage.datasets import data_files
 
 TREATED_ARMS = ("Womens", "Mens")
 BASELINE_UPLIFT_AT_30 = 0.0661  # scikit-uplift tutorial, Womens vs No E-Mail, visit
@@ -68,20 +69,6 @@ class HillstromData:
         )
 
 
-def data_files(path: Path) -> list[Path]:
-    """The CSV files (``*.csv``, ``*.csv.gz``) of a folder, sorted, or the file itself."""
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise CorpusError(f"{path}: no such file or folder")
-    files = sorted(
-        p for p in path.iterdir() if p.is_file() and p.name.endswith((".csv", ".csv.gz"))
-    )
-    if not files:
-        raise CorpusError(f"{path}: no .csv or .csv.gz file; expected the hillstrom layout")
-    return files
-
-
 def read_hillstrom(path: Path) -> HillstromData:
     """Every row of every CSV file under ``path``. Raises CorpusError on a missing column, an
     unknown arm, a value that is not a number, or an outcome out of range."""
@@ -89,7 +76,7 @@ def read_hillstrom(path: Path) -> HillstromData:
     arms: list[str] = []
     outcomes: dict[str, list[float]] = {name: [] for name in OUTCOMES}
     digest = hashlib.sha256()
-    files = data_files(path)
+    files = data_files(path, "hillstrom")
     for file in files:
         raw = file.read_bytes()
         digest.update(hashlib.sha256(raw).digest())
