@@ -8,6 +8,7 @@ from postwise.engage import (
     ingest_commands,
     propensity_commands,
     provenance_commands,
+    scoring_commands,
     uplift_commands,
 )
 
@@ -23,5 +24,6 @@ def register_engage_commands(app: typer.Typer) -> None:
     for module in (propensity_commands, uplift_commands):
         module.register(engage_train_app, engage_eval_app)
     provenance_commands.register(engage_app)
+    scoring_commands.register(engage_app)
     ingest_commands.register(engage_app)
     app.add_typer(engage_app, name="engage")
