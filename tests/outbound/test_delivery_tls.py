@@ -1,91 +1,28 @@
 """STARTTLS and MTA-STS end to end: provider sinks offering STARTTLS with certificates a test
-CA (made here with ``cryptography``) issued for their MX names, MTA-STS policies served over
+CA (``postwise.testing.pki``) issued for their MX names, MTA-STS policies served over
 HTTPS on loopback and announced in the local DNS zone, and the real delivery worker."""
 
 from __future__ import annotations
 
-import datetime
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from postwise.auth.zone_server import ZoneRecord
+from postwise.testing.pki import TestAuthority
 from tests.outbound.delivery_harness import OutboundWorld
 
 STS_DOMAINS = ("mail.test", "corp.test")
 
 
-@dataclass
-class Pki:
-    folder: Path
-    ca_file: Path
-    ca_key: ec.EllipticCurvePrivateKey
-    ca_cert: x509.Certificate
-
-    def server_context(self, *names: str) -> ssl.SSLContext:
-        """A server context with a certificate for ``names``, issued by the test CA."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(self.ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-            .sign(self.ca_key, hashes.SHA256())
-        )
-        cert_file = self.folder / f"{names[0]}.pem"
-        key_file = self.folder / f"{names[0]}.key"
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        return context
-
-
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    folder = tmp_path_factory.mktemp("pki")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Postwise delivery test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .sign(key, hashes.SHA256())
-    )
-    ca_file = folder / "ca.pem"
-    ca_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return Pki(folder, ca_file, key, cert)
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestAuthority:
+    return TestAuthority(tmp_path_factory.mktemp("pki"), "Postwise delivery test CA")
 
 
 class PolicyServer(ThreadingHTTPServer):
@@ -129,7 +66,7 @@ class _PolicyHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def https(pki: Pki) -> Iterator[PolicyServer]:
+def https(pki: TestAuthority) -> Iterator[PolicyServer]:
     server = PolicyServer(pki.server_context(*(f"mta-sts.{d}" for d in STS_DOMAINS)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -158,7 +95,7 @@ def sts_records() -> list[ZoneRecord]:
     return records
 
 
-def sts_world(tmp: Path, pki: Pki, https: PolicyServer, **options: Any) -> OutboundWorld:
+def sts_world(tmp: Path, pki: TestAuthority, https: PolicyServer, **options: Any) -> OutboundWorld:
     return OutboundWorld(
         tmp,
         records=sts_records(),
@@ -169,7 +106,7 @@ def sts_world(tmp: Path, pki: Pki, https: PolicyServer, **options: Any) -> Outbo
     )
 
 
-def good_tls(pki: Pki) -> dict[str, ssl.SSLContext]:
+def good_tls(pki: TestAuthority) -> dict[str, ssl.SSLContext]:
     return {
         "127.0.0.2": pki.server_context("mx1.mail.test"),
         "127.0.0.3": pki.server_context("mx2.mail.test"),
@@ -189,7 +126,7 @@ def mail_test_count(world: OutboundWorld) -> int:
     return world.sinks["127.0.0.2"].count() + world.sinks["127.0.0.3"].count()
 
 
-async def test_starttls_is_used_whenever_offered(tmp_path: Path, pki: Pki) -> None:
+async def test_starttls_is_used_whenever_offered(tmp_path: Path, pki: TestAuthority) -> None:
     # Opportunistic: no policy, so any certificate will do, and no STARTTLS means clear text.
     tls = {
         "127.0.0.2": pki.server_context("mx1.mail.test"),
@@ -208,7 +145,7 @@ async def test_starttls_is_used_whenever_offered(tmp_path: Path, pki: Pki) -> No
 
 
 async def test_enforced_policy_with_valid_certificates_delivers_over_tls(
-    tmp_path: Path, pki: Pki, https: PolicyServer, policies: dict[str, str]
+    tmp_path: Path, pki: TestAuthority, https: PolicyServer, policies: dict[str, str]
 ) -> None:
     policies["mta-sts.mail.test"] = enforce("*.mail.test")
     async with sts_world(tmp_path, pki, https, sink_tls=good_tls(pki)) as world:
@@ -221,7 +158,7 @@ async def test_enforced_policy_with_valid_certificates_delivers_over_tls(
 
 
 async def test_a_certificate_for_the_wrong_name_defers_instead_of_sending_in_clear(
-    tmp_path: Path, pki: Pki, https: PolicyServer, policies: dict[str, str]
+    tmp_path: Path, pki: TestAuthority, https: PolicyServer, policies: dict[str, str]
 ) -> None:
     policies["mta-sts.mail.test"] = enforce("*.mail.test")
     wrong = {ip: pki.server_context("mx.elsewhere.test") for ip in ("127.0.0.2", "127.0.0.3")}
@@ -236,7 +173,7 @@ async def test_a_certificate_for_the_wrong_name_defers_instead_of_sending_in_cle
 
 
 async def test_a_host_without_starttls_defers_under_an_enforced_policy(
-    tmp_path: Path, pki: Pki, https: PolicyServer, policies: dict[str, str]
+    tmp_path: Path, pki: TestAuthority, https: PolicyServer, policies: dict[str, str]
 ) -> None:
     policies["mta-sts.corp.test"] = enforce("mx.corp.test", "backup.corp.test")
     async with sts_world(tmp_path, pki, https) as world:  # no sink offers STARTTLS
@@ -252,7 +189,7 @@ async def test_a_host_without_starttls_defers_under_an_enforced_policy(
 
 
 async def test_an_mx_outside_the_policy_is_never_contacted(
-    tmp_path: Path, pki: Pki, https: PolicyServer, policies: dict[str, str]
+    tmp_path: Path, pki: TestAuthority, https: PolicyServer, policies: dict[str, str]
 ) -> None:
     # corp.test's preferred MX (.4) is not in the policy: only the backup may be used.
     policies["mta-sts.corp.test"] = enforce("backup.corp.test")
@@ -266,7 +203,7 @@ async def test_an_mx_outside_the_policy_is_never_contacted(
 
 
 async def test_a_policy_matching_no_mx_defers_without_any_connection(
-    tmp_path: Path, pki: Pki, https: PolicyServer, policies: dict[str, str]
+    tmp_path: Path, pki: TestAuthority, https: PolicyServer, policies: dict[str, str]
 ) -> None:
     policies["mta-sts.mail.test"] = enforce("mx.someone-else.test")
     async with sts_world(tmp_path, pki, https, sink_tls=good_tls(pki)) as world:

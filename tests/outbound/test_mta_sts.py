@@ -5,7 +5,6 @@ test CA (made here with ``cryptography``) issued; the client checks them with ``
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 import threading
 from collections.abc import Iterator
@@ -15,10 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +31,7 @@ from postwise.outbound.mta_sts import (
     tls_requirement,
     verified_tls_context,
 )
+from postwise.testing.pki import TestAuthority
 
 ENFORCE = (
     "version: STSv1\r\nmode: enforce\r\nmx: mx1.good.test\r\nmx: *.mx.good.test\r\n"
@@ -65,65 +61,12 @@ class Pki:
     other: ssl.SSLContext  # a certificate for mta-sts.other.test only
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _issue(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, names: list[str], folder: Path
-) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(names[0]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / f"{names[0]}.pem", folder / f"{names[0]}.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    folder = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("Postwise test CA"))
-        .issuer_name(_name("Postwise test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file = folder / "ca.pem"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    good = _issue(ca_key, ca_cert, [f"mta-sts.{d}" for d in DOMAINS], folder)
-    other = _issue(ca_key, ca_cert, ["mta-sts.other.test"], folder)
-    return Pki(ca_file, good, other)
+    authority = TestAuthority(tmp_path_factory.mktemp("pki"))
+    good = authority.server_context(*[f"mta-sts.{d}" for d in DOMAINS])
+    other = authority.server_context("mta-sts.other.test")
+    return Pki(authority.ca_file, good, other)
 
 
 @dataclass
