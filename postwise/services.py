@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -41,6 +42,7 @@ from postwise.outbound.reputation import ReputationMonitor, load_reputation
 from postwise.outbound.shaping import (
     AutomationEngine,
     ShapingPolicy,
+    actions_in_force,
     event_recorder,
     load_shaping,
 )
@@ -149,6 +151,8 @@ class OutboundServices:
         suppressions = SuppressionList(engine)
         policy = load_shaping(settings.shaping_policy_path)
         automation = AutomationEngine(policy, on_action=event_recorder(engine))
+        # Suspensions and slow-downs outlive a restart: they expire by their own clock.
+        automation.restore(actions_in_force(engine, datetime.now(UTC)))
         reputation = ReputationMonitor(load_reputation(settings.reputation_policy_path), automation)
         submitter = Submitter(settings, queue, suppressions)
         holder: list[OutboundServices] = []

@@ -708,6 +708,14 @@ class AutomationEngine:
             self.on_action(action)
         return True
 
+    def restore(self, actions: Iterable[AutomationAction]) -> None:
+        """Put back actions taken before a restart (already recorded: ``on_action`` is not
+        called again)."""
+        known = {(a.rule, a.budget_key, a.pool, a.started_at) for a in self._active}
+        for action in actions:
+            if (action.rule, action.budget_key, action.pool, action.started_at) not in known:
+                self._active.append(action)
+
     def active_actions(self, now: datetime) -> list[AutomationAction]:
         """Actions still in force at ``now``; expired ones are dropped."""
         self._active = [a for a in self._active if a.expires_at > now]
@@ -766,3 +774,41 @@ def event_recorder(engine: Engine) -> OnAction:
         append_event(engine, action.event_id, SHAPING_EVENT, action.to_json())
 
     return record
+
+
+def actions_in_force(engine: Engine, now: datetime) -> list[AutomationAction]:
+    """The actions recorded as ``shaping_action`` events that have not expired at ``now``:
+    what a restarted worker puts back in force (an action outlives the process that took it).
+    Events that cannot be read back are skipped."""
+    from sqlalchemy import select
+
+    from postwise.core.db import EventRecord
+
+    found: list[AutomationAction] = []
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(EventRecord.payload)
+            .where(EventRecord.type == SHAPING_EVENT)
+            .where(EventRecord.created_at >= now - timedelta(seconds=_MAX_SECONDS))
+            .order_by(EventRecord.id)
+        ).scalars()
+        for payload in rows:
+            try:
+                action = AutomationAction(
+                    rule=str(payload["rule"]),
+                    action=cast(ActionKind, payload["action"]),
+                    budget_key=str(payload["budget_key"]),
+                    pool=str(payload["pool"]),
+                    reason=str(payload["reason"]),
+                    count=int(payload["count"]),
+                    window=timedelta(seconds=int(payload["window_seconds"])),
+                    started_at=datetime.fromisoformat(payload["started_at"]),
+                    expires_at=datetime.fromisoformat(payload["expires_at"]),
+                    factor=payload.get("factor"),
+                    to_pool=payload.get("to_pool"),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            if action.action in ACTION_KINDS and action.expires_at > now:
+                found.append(action)
+    return found

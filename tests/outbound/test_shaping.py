@@ -364,6 +364,26 @@ def test_actions_are_appended_as_events_once(policy: ShapingPolicy, tmp_path: Pa
     assert payload["expires_at"] == (T0 + timedelta(hours=2)).isoformat()
 
 
+def test_actions_in_force_survive_a_restart(policy: ShapingPolicy, tmp_path: Path) -> None:
+    from postwise.outbound.shaping import actions_in_force, event_recorder
+
+    database = open_database(f"sqlite:///{tmp_path / 'events.db'}")
+    before = AutomationEngine(policy, on_action=event_recorder(database))
+    for _ in range(5):
+        before.observe("provider:google", "default", RATE_LIMITED, T0)
+    # A new process: the suspension is read back and still applies until it expires.
+    later = T0 + timedelta(hours=1)
+    restored = actions_in_force(database, later)
+    assert [a.rule for a in restored] == ["google-rate-limited"]
+    after = AutomationEngine(policy)
+    after.restore(restored)
+    after.restore(restored)  # restoring twice keeps one
+    assert len(after.active_actions(later)) == 1
+    limits = after.effective_limits("provider:google", "default", later)
+    assert limits.suspended_until == T0 + timedelta(hours=2)
+    assert actions_in_force(database, T0 + timedelta(hours=3)) == []
+
+
 # ---------------------------------------------------------------- warm-up
 
 
