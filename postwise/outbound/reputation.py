@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from postwise.core.errors import PolicyError
-from postwise.core.layered_toml import merge_tables, read_toml
+from postwise.core.layered_toml import LayeredReader, merge_tables, read_toml
 from postwise.outbound.shaping import (
     ActionKind,
     AutomationAction,
@@ -215,32 +215,11 @@ class ReputationPolicy:
         }
 
 
-class _Reader:
-    """Validates the merged tables and names, in each error, the file the bad key came from."""
+class _Reader(LayeredReader):
+    """Validates the merged reputation tables (errors are ReputationErrors naming file and
+    key)."""
 
-    def __init__(self, shipped: Path, operator: dict[str, Any], operator_path: Path | None):
-        self.shipped = shipped
-        self.operator = operator
-        self.operator_path = operator_path
-
-    def fail(self, key: tuple[str, ...], problem: str) -> ReputationError:
-        node: Any = self.operator
-        depth = 0
-        for part in key:
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-            depth += 1
-        # The operator's file is to blame when it holds the key, or the table missing it.
-        in_operator = depth >= max(len(key) - 1, 1)
-        origin = self.operator_path if in_operator and self.operator_path else self.shipped
-        dotted = ".".join(f'"{p}"' if "." in p or ":" in p else p for p in key)
-        return ReputationError(f"{origin}: {dotted}: {problem}")
-
-    def table(self, value: Any, key: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table, found {type(value).__name__}")
-        return value
+    error = ReputationError
 
     def known(self, table: dict[str, Any], key: tuple[str, ...], allowed: set[str]) -> None:
         # A misspelt key would silently keep the shipped value: refuse it.

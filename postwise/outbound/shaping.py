@@ -29,7 +29,7 @@ from typing import Any, Literal, cast
 from sqlalchemy.engine import Engine
 
 from postwise.core.errors import PolicyError
-from postwise.core.layered_toml import merge_tables, read_toml
+from postwise.core.layered_toml import LayeredReader, merge_tables, read_toml
 
 _HERE = Path(__file__).resolve().parent.parent
 
@@ -378,40 +378,10 @@ def _limits(budget_key: str, source: str, values: dict[str, int | None]) -> Limi
 # ---------------------------------------------------------------- loading
 
 
-class _Reader:
-    """Reads the merged tables and names, in each error, the file the bad key came from."""
+class _Reader(LayeredReader):
+    """Reads the merged shaping tables (errors are ShapingErrors naming file and key)."""
 
-    def __init__(self, shipped: Path, operator: dict[str, Any], operator_path: Path | None):
-        self.shipped = shipped
-        self.operator = operator
-        self.operator_path = operator_path
-
-    def fail(self, key: tuple[str, ...], problem: str) -> ShapingError:
-        # The operator's file is to blame when it holds the key, or the table missing it.
-        node: Any = self.operator
-        depth = 0
-        for part in key:
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            elif isinstance(node, dict) and part in node:
-                node = node[part]
-            else:
-                break
-            depth += 1
-        in_operator = depth >= max(len(key) - 1, 1)
-        origin = self.operator_path if in_operator and self.operator_path else self.shipped
-        dotted = ""
-        for part in key:
-            if part.isdigit():
-                dotted += f"[{part}]"
-            else:
-                dotted += ("." if dotted else "") + (f'"{part}"' if "." in part else part)
-        return ShapingError(f"{origin}: {dotted}: {problem}")
-
-    def table(self, value: Any, key: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table, found {type(value).__name__}")
-        return value
+    error = ShapingError
 
     def limits(
         self, table: dict[str, Any], key: tuple[str, ...], extra: tuple[str, ...] = ()
