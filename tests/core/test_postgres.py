@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,43 @@ def test_outbound_queue_runs_on_postgresql(pg_engine: Engine, tmp_path: Path) ->
     assert [r["state"] for r in shown["recipients"]] == ["delivered", "bounced"]
     assert "y@dest.test" in SuppressionList(pg_engine).find(["y@dest.test"])
     assert queue.depth()["queued"] == 0
+
+
+def test_engage_store_runs_on_postgresql(pg_engine: Engine, tmp_path: Path) -> None:
+    from postwise.engage.contacts import ConsentError, ContactStore
+    from postwise.engage.ingest import import_file
+    from postwise.engage.provenance import decisions_for, record_decision
+
+    store = ContactStore(pg_engine, b"k" * 32)
+    contact = store.upsert("Ann@Example.org", {"plan": "pro"})
+    signed_up = datetime(2026, 10, 1, tzinfo=UTC)
+    store.record_consent(contact, "marketing", "email", True, "signup form", signed_up)
+    assert store.has_consent(contact, "marketing", "email")
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event_id": "pg-1", "email": "ann@example.org", "type": "open",'
+        ' "occurred_at": "2026-11-01T10:00:00Z"}\n'
+        '{"event_id": "pg-1", "email": "ann@example.org", "type": "open",'
+        ' "occurred_at": "2026-11-01T10:00:00Z"}\n'
+        '{"event_id": "pg-2", "email": "ann@example.org", "type": "unsubscribe",'
+        ' "occurred_at": "2026-11-02T10:00:00Z"}\n'
+        "not json\n"
+    )
+    report = import_file(store, "events", events)
+    assert (report.imported, report.duplicates, report.failed) == (2, 1, 1)
+    # The unsubscribe withdrew marketing e-mail consent.
+    assert not store.has_consent(contact, "marketing", "email")
+    with pytest.raises(ConsentError):
+        store.require_consent(contact, "marketing", "email")
+    record_decision(
+        pg_engine,
+        contact,
+        "propensity_score",
+        0.42,
+        "propensity:test",
+        "v1",
+        {"recency": 3},
+        "marketing/email",
+    )
+    [entry] = decisions_for(pg_engine, contact)
+    assert entry.model_version == "v1"
