@@ -3,8 +3,10 @@
 Two data sets are known (see :mod:`postwise.engage.datasets`):
 
 - ``online_retail``: will a customer with at least one purchase before a cut-off purchase again
-  in the 30 days after it? Trained on stacked monthly snapshots whose label windows end before
-  the period scored; features come from :func:`postwise.engage.features.features_as_of`.
+  in the 30 days after it (target ``purchase``)? Or, target ``churn``: will a customer with a
+  purchase in the 90 days before the cut-off make none in the 90 days after it? Trained on
+  stacked monthly snapshots whose label windows end before the period scored; features come from
+  :func:`postwise.engage.features.features_as_of`.
 - ``bank_marketing``: will the client subscribe (``y``)? ``duration`` is never read.
 
 The estimator is scikit-learn's ``HistGradientBoostingClassifier`` inside
@@ -56,14 +58,17 @@ from postwise.engage.datasets import (
 from postwise.engage.drift import write_reference
 from postwise.engage.features import DAY, FEATURE_VERSION
 from postwise.engage.propensity_data import (
-    LABEL_DAYS,
+    ACTIVE_DAYS,
+    TARGETS,
     BankEncoding,
     Design,
+    Target,
     iso,
+    label_days,
     next_midnight,
     retail_orders,
-    retail_snapshot,
     retail_training,
+    target_snapshot,
 )
 from postwise.engage.propensity_metrics import propensity_metrics, ranking_metrics
 
@@ -154,9 +159,12 @@ def fit_propensity(train: Design, select_on: tuple[Design, Design], seed: int) -
     )
 
 
-def _baseline(train: Design, test: Design, seed: int) -> dict[str, Any]:
+def _baseline(
+    train: Design, test: Design, seed: int, target: Target = "purchase"
+) -> dict[str, Any]:
     """Logistic regression on the same columns (median-imputed and standardised numbers,
-    one-hot categories), and for the retail log the recency-only ranking."""
+    one-hot categories), and for the retail log the recency-only ranking (recent buyers rank
+    first for purchase, last for churn)."""
     numeric = [i for i, c in enumerate(train.categorical) if not c]
     categorical = [i for i, c in enumerate(train.categorical) if c]
     steps: list[tuple[str, Any, list[int]]] = [
@@ -184,16 +192,18 @@ def _baseline(train: Design, test: Design, seed: int) -> dict[str, Any]:
     }
     if "recency_days" in test.names:
         recency = test.features[:, test.names.index("recency_days")]
-        out["recency_only"] = ranking_metrics(test.label, -recency)
+        out["recency_only"] = ranking_metrics(
+            test.label, recency if target == "churn" else -recency
+        )
     return out
 
 
-def _retail_select(snapshots: list[Design]) -> tuple[Design, Design]:
+def _retail_select(snapshots: list[Design], days: int) -> tuple[Design, Design]:
     """Select on the latest snapshot, fitting on the earlier ones (time-honest)."""
     if len(snapshots) < 2:
         raise CorpusError(
             f"the retail history gives {len(snapshots)} training snapshot(s); at least 2 are "
-            f"needed ({LABEL_DAYS}-day label windows, monthly cut-offs)"
+            f"needed ({days}-day label windows, monthly cut-offs)"
         )
     return Design.stack(snapshots[1:]), snapshots[0]
 
@@ -206,30 +216,48 @@ def _bank_split(
 
 
 def _retail_protocol(
-    train_log: RetailLog, test_log: RetailLog | None, seed: int
+    train_log: RetailLog, test_log: RetailLog | None, seed: int, target: Target = "purchase"
 ) -> tuple[FittedPropensity, Design, Design, dict[str, Any]]:
     """(model, training design, scored design, description) for the retail log."""
+    days = label_days(target)
     train_events = retail_orders(train_log)
     train_end = next_midnight(int(train_log.time.max()) + 1)
+    note = None
     if test_log is None:
-        cutoff = train_end - LABEL_DAYS * DAY  # the latest cut-off whose window fits
+        cutoff = train_end - days * DAY  # the latest cut-off whose window fits
+        label_end = train_end
         all_events = train_events
-        training = retail_training(train_events, cutoff)
+        training = retail_training(train_events, cutoff, target)
         protocol = "internal split by time"
     else:
         cutoff = int(test_log.time.min())
+        label_end = cutoff + days * DAY
+        test_end = int(test_log.time.max()) + 1
+        if target == "churn" and test_end < label_end:
+            # a churn label needs the whole window: use what the test folder covers, and say so
+            label_end = test_end
+            note = (
+                f"the test folder covers only {(test_end - cutoff) / DAY:.1f} of the "
+                f"{days} label-window days; churn = no purchase until {iso(test_end)}"
+            )
         all_events = retail_orders(RetailLog.concat(train_log, test_log))
-        training = retail_training(train_events, train_end)
+        training = retail_training(train_events, train_end, target)
         protocol = "train on --train, score --test"
-    scored = retail_snapshot(all_events, cutoff, cutoff + LABEL_DAYS * DAY)
+    scored = target_snapshot(target, all_events, cutoff, label_end)
     train = Design.stack(training)
-    model = _fit_and_select(train, _retail_select(training), seed)
-    about = {
+    model = _fit_and_select(train, _retail_select(training, days), seed)
+    about: dict[str, Any] = {
         "protocol": protocol,
         "cutoff": iso(cutoff),
-        "label_window_days": LABEL_DAYS,
+        "label_window_days": days,
         "training_cutoffs": [iso(int(d.cutoff[0])) for d in training],
     }
+    if target == "churn":
+        about["label_window"] = [iso(cutoff), iso(label_end)]
+        span = (label_end - cutoff) / DAY
+        about["label_window_days"] = days if span == days else round(span, 2)
+    if note is not None:
+        about["note"] = note
     return model, train, scored, about
 
 
@@ -271,42 +299,64 @@ def _subset(design: Design, rows: np.ndarray) -> Design:
     )
 
 
+def check_target(target: str) -> Target:
+    """``target`` if known, else a CorpusError naming the known ones."""
+    for known in TARGETS:
+        if target == known:
+            return known
+    raise CorpusError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+
+
 def evaluate_folder(
-    train_folder: Path, test_folder: Path | None = None, seed: int = 0
+    train_folder: Path, test_folder: Path | None = None, seed: int = 0, target: str = "purchase"
 ) -> dict[str, Any]:
     """Train on ``train_folder`` and measure on ``test_folder`` (or an internal split): one
-    flat dictionary with ``auc``, ``log_loss``, ``ece``, ``top_decile_lift`` and context."""
+    flat dictionary with ``auc``, ``log_loss``, ``ece``, ``top_decile_lift`` and context.
+    ``target`` is ``purchase`` (default) or ``churn`` (online_retail only)."""
+    checked = check_target(target)
     with threadpool_limits(limits=1):
-        return _evaluate(train_folder, test_folder, seed)
+        return _evaluate(train_folder, test_folder, seed, checked)
 
 
-def _evaluate(train_folder: Path, test_folder: Path | None, seed: int) -> dict[str, Any]:
-    model, train, scored, about, dataset = _run(train_folder, test_folder, seed)
+def _evaluate(
+    train_folder: Path, test_folder: Path | None, seed: int, target: Target = "purchase"
+) -> dict[str, Any]:
+    model, train, scored, about, dataset = _run(train_folder, test_folder, seed, target)
     if len(scored) == 0:
         raise CorpusError(f"{test_folder or train_folder}: no rows to score")
     metrics = propensity_metrics(scored.label, model.score(scored))
     return {
         "dataset": dataset,
+        "target": target,
         **metrics,
         "rows": len(scored),
         "train_rows": len(train),
         **about,
         "model": f"{model.candidate} gradient boosting, {model.method} calibration",
         "selection_log_loss": {k: v["log_loss"] for k, v in model.selection.items()},
-        "baseline": _baseline(train, scored, seed),
+        "baseline": _baseline(train, scored, seed, target),
         "seed": seed,
     }
 
 
+def _require_target(dataset: DatasetName, target: Target) -> None:
+    if target == "churn" and dataset != "online_retail":
+        raise CorpusError(
+            f"--target churn needs a purchase history (online_retail); {dataset} has none "
+            "(its only target is the subscription y: use --target purchase)"
+        )
+
+
 def _run(
-    train_folder: Path, test_folder: Path | None, seed: int
+    train_folder: Path, test_folder: Path | None, seed: int, target: Target = "purchase"
 ) -> tuple[FittedPropensity, Design, Design, dict[str, Any], DatasetName]:
     dataset = detect_dataset(train_folder)
+    _require_target(dataset, target)
     if test_folder is not None and detect_dataset(test_folder) != dataset:
         raise CorpusError(f"{test_folder}: not the same data set as {train_folder} ({dataset})")
     if dataset == "online_retail":
         test_log = read_retail(test_folder) if test_folder is not None else None
-        return (*_retail_protocol(read_retail(train_folder), test_log, seed), dataset)
+        return (*_retail_protocol(read_retail(train_folder), test_log, seed, target), dataset)
     return (*_bank_protocol(train_folder, test_folder, seed), dataset)
 
 
@@ -315,22 +365,26 @@ def fingerprint(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in data_files(folder)}
 
 
-def train_propensity(data: Path, out: Path, seed: int = 0) -> dict[str, Any]:
+def train_propensity(
+    data: Path, out: Path, seed: int = 0, target: str = "purchase"
+) -> dict[str, Any]:
     """Measure on the internal split, refit on the whole folder, and write ``out/model.joblib``
-    and its model card (``model_card.json``, ``MODEL_CARD.md``). Returns the card."""
+    and its model card (``model_card.json``, ``MODEL_CARD.md``). Returns the card. The churn
+    target's card carries the registry name ``propensity:online_retail:churn``."""
+    checked = check_target(target)
     with threadpool_limits(limits=1):
-        return _train(data, out, seed)
+        return _train(data, out, seed, checked)
 
 
-def _train(data: Path, out: Path, seed: int) -> dict[str, Any]:
-    validation = _evaluate(data, None, seed)
+def _train(data: Path, out: Path, seed: int, target: Target = "purchase") -> dict[str, Any]:
+    validation = _evaluate(data, None, seed, target)
     dataset = validation["dataset"]
     if dataset == "online_retail":
         log = read_retail(data)
         events = retail_orders(log)
-        training = retail_training(events, next_midnight(int(log.time.max()) + 1))
+        training = retail_training(events, next_midnight(int(log.time.max()) + 1), target)
         train = Design.stack(training)
-        model = fit_propensity(train, _retail_select(training), seed)
+        model = fit_propensity(train, _retail_select(training, label_days(target)), seed)
         trained_on: dict[str, Any] = {"training_cutoffs": [iso(int(d.cutoff[0])) for d in training]}
     else:
         table = read_bank(data)
@@ -350,17 +404,17 @@ def _train(data: Path, out: Path, seed: int) -> dict[str, Any]:
         "seed": seed,
         "feature_version": FEATURE_VERSION,
     }
+    if target == "churn":  # (the purchase parameters, hence versions, stay as they were)
+        params["target"] = target
     prints = fingerprint(data)
     digest = hashlib.sha256(json.dumps([prints, params], sort_keys=True).encode()).hexdigest()
-    version = f"propensity-{dataset}-v{FEATURE_VERSION}-{digest[:10]}"
+    suffix = "-churn" if target == "churn" else ""
+    version = f"propensity-{dataset}{suffix}-v{FEATURE_VERSION}-{digest[:10]}"
     card = {
         "version": version,
         "dataset": dataset,
-        "task": (
-            f"purchase in the {LABEL_DAYS} days after a cut-off, customers with a past purchase"
-            if dataset == "online_retail"
-            else "term-deposit subscription (y) of a called client"
-        ),
+        "target": target,
+        "task": _task(dataset, target),
         "family": "HistGradientBoostingClassifier in CalibratedClassifierCV",
         "features": list(model.names),
         "params": params,
@@ -370,6 +424,8 @@ def _train(data: Path, out: Path, seed: int) -> dict[str, Any]:
         "licence_notes": LICENCES[dataset],
         "environment": {"python": platform.python_version(), "scikit-learn": sklearn.__version__},
     }
+    if target == "churn":
+        card["name"] = f"propensity:{dataset}:churn"  # the registry name (default_name)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model.estimator, out / MODEL_FILE)
     # The training distribution, for drift checks once the model is registered.
@@ -377,6 +433,18 @@ def _train(data: Path, out: Path, seed: int) -> dict[str, Any]:
     (out / CARD_FILE).write_text(json.dumps(card, indent=2, default=str) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card_markdown(card))
     return card
+
+
+def _task(dataset: DatasetName, target: Target) -> str:
+    if dataset != "online_retail":
+        return "term-deposit subscription (y) of a called client"
+    days = label_days(target)
+    if target == "churn":
+        return (
+            f"churn: no purchase in the {days} days after a cut-off, customers with a purchase "
+            f"in the {ACTIVE_DAYS} days before it"
+        )
+    return f"purchase in the {days} days after a cut-off, customers with a past purchase"
 
 
 def load_propensity(folder: Path) -> tuple[CalibratedClassifierCV, dict[str, Any]]:
@@ -406,6 +474,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         "",
         f"- family: {card['family']} ({card['params']['candidate']} trees, "
         f"{card['params']['calibration']} calibration, chosen by log loss on training data)",
+        f"- target: {card.get('target', 'purchase')}",
         f"- seed: {card['params']['seed']}; feature version {card['params']['feature_version']}",
         f"- data: `{card['data']['folder']}`, {card['data']['rows']} training rows; sha256 "
         + ", ".join(f"`{n}` {h[:16]}…" for n, h in card["data"]["sha256"].items()),

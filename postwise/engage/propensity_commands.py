@@ -13,6 +13,11 @@ from rich.table import Table
 
 from postwise.core.errors import PostwiseError
 
+TARGET_HELP = (
+    "purchase (next 30 days; both data sets) or churn (no purchase in the 90 days after the "
+    "cut-off, customers active in the 90 days before it; online_retail only)"
+)
+
 
 def _fail(error: Exception) -> None:
     Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
@@ -54,13 +59,14 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
         data: Path = typer.Option(..., help="online_retail or bank_marketing folder (CSV files)"),
         out: Path = typer.Option(..., help="folder to write the model and its model card to"),
         seed: int = typer.Option(0, help="seed of the split, folds and trees"),
+        target: str = typer.Option("purchase", help=TARGET_HELP),
     ) -> None:
         """Train a calibrated propensity model and write it with its model card."""
         from postwise.engage.propensity import train_propensity
         from postwise.engage.registry import register_trained
 
         try:
-            card = train_propensity(data, out, seed=seed)
+            card = train_propensity(data, out, seed=seed, target=target)
         except (PostwiseError, ValueError) as error:
             _fail(error)
             return
@@ -74,13 +80,14 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
         train: Path = typer.Option(..., help="folder to train on"),
         test: Path = typer.Option(None, help="folder to score (default: an internal split)"),
         seed: int = typer.Option(0, help="seed of the split, folds and trees"),
+        target: str = typer.Option("purchase", help=TARGET_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     ) -> None:
         """AUC, log loss, calibration error and top-decile lift of the propensity model."""
         from postwise.engage.propensity import evaluate_folder
 
         try:
-            result = evaluate_folder(train, test, seed=seed)
+            result = evaluate_folder(train, test, seed=seed, target=target)
         except (PostwiseError, ValueError) as error:
             _fail(error)
             return
@@ -88,8 +95,11 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             print(json.dumps(_clean(result)))
             return
         console = Console()
+        if "note" in result:
+            console.print(f"note: {result['note']}", markup=False, highlight=False)
         console.print(
-            f"{result['dataset']}: {result['protocol']}; {result['rows']} rows scored, "
+            f"{result['dataset']} ({result['target']}): {result['protocol']}; "
+            f"{result['rows']} rows scored, "
             f"{result['train_rows']} training rows; {result['model']}"
         )
         console.print(_metrics_table(result, "propensity"))

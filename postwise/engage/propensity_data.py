@@ -1,10 +1,11 @@
-"""Design matrices of the propensity models: retail purchase snapshots as of cut-offs, and the
-bank marketing table (categories as integer codes learnt from the training rows)."""
+"""Design matrices of the propensity models: retail purchase and churn snapshots as of cut-offs,
+and the bank marketing table (categories as integer codes learnt from the training rows)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import numpy as np
 
@@ -19,6 +20,12 @@ from postwise.engage.features import (
 )
 
 LABEL_DAYS = 30
+# Churn: a customer with a purchase in the ACTIVE_DAYS before the cut-off who makes none in the
+# CHURN_DAYS after it.
+CHURN_DAYS = 90
+ACTIVE_DAYS = 90
+Target = Literal["purchase", "churn"]
+TARGETS: tuple[Target, ...] = ("purchase", "churn")
 SNAPSHOT_STEP_DAYS = 30
 MIN_HISTORY_DAYS = 60  # a snapshot needs this much history before its cut-off
 _EPOCH = datetime(1970, 1, 1)
@@ -91,6 +98,38 @@ def retail_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
     )
 
 
+def churn_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
+    """Customers with a purchase in the ``ACTIVE_DAYS`` before ``cutoff``, their features as of
+    it, and whether they churn: no purchase in ``[cutoff, label_end)`` (label 1)."""
+    table = features_as_of(events, cutoff)
+    purchase = events.kind == PURCHASE
+    active = purchase & (events.time >= cutoff - ACTIVE_DAYS * DAY) & (events.time < cutoff)
+    keep = np.isin(table.contacts, events.contact[active])
+    contacts = table.contacts[keep]
+    window = purchase & (events.time >= cutoff) & (events.time < label_end)
+    label = (~np.isin(contacts, events.contact[window])).astype(np.int8)
+    return Design(
+        table.values[keep],
+        label,
+        contacts,
+        np.full(contacts.shape[0], cutoff, dtype=np.int64),
+        table.names,
+        (False,) * len(table.names),
+    )
+
+
+def label_days(target: Target) -> int:
+    """Length of the label window of ``target``."""
+    return CHURN_DAYS if target == "churn" else LABEL_DAYS
+
+
+def target_snapshot(target: Target, events: EventTable, cutoff: int, label_end: int) -> Design:
+    """:func:`retail_snapshot` or :func:`churn_snapshot`."""
+    if target == "churn":
+        return churn_snapshot(events, cutoff, label_end)
+    return retail_snapshot(events, cutoff, label_end)
+
+
 def snapshot_cutoffs(first_time: int, last_cutoff: int) -> list[int]:
     """Cut-offs every ``SNAPSHOT_STEP_DAYS`` back from ``last_cutoff`` (latest first) while at
     least ``MIN_HISTORY_DAYS`` of history precede them."""
@@ -102,12 +141,15 @@ def snapshot_cutoffs(first_time: int, last_cutoff: int) -> list[int]:
     return out
 
 
-def retail_training(events: EventTable, history_end: int) -> list[Design]:
+def retail_training(
+    events: EventTable, history_end: int, target: Target = "purchase"
+) -> list[Design]:
     """Training snapshots (latest first) whose label windows end by ``history_end``."""
-    last_cutoff = history_end - LABEL_DAYS * DAY
+    days = label_days(target)
+    last_cutoff = history_end - days * DAY
     first = int(events.time.min())
     return [
-        retail_snapshot(events, c, c + LABEL_DAYS * DAY)
+        target_snapshot(target, events, c, c + days * DAY)
         for c in snapshot_cutoffs(first, last_cutoff)
     ]
 
