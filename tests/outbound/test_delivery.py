@@ -135,7 +135,7 @@ async def test_shaping_limits_connections_and_messages_per_connection(tmp_path: 
 async def test_rate_limit_replies_fire_the_automation_and_suspend_the_destination(
     tmp_path: Path,
 ) -> None:
-    async with OutboundWorld(tmp_path) as world:
+    async with OutboundWorld(tmp_path, record_actions=True) as world:
         for sink in (world.sinks["127.0.0.2"], world.sinks["127.0.0.3"]):
             sink.set_mode(rcpt_reply="421 4.7.28 Our system has detected an unusual rate")
         ids = [world.submit([f"u{i}@mail.test"]).enqueued.message_id for i in range(6)]
@@ -158,5 +158,10 @@ async def test_rate_limit_replies_fire_the_automation_and_suspend_the_destinatio
                     select(EventRecord.payload).where(EventRecord.type == "shaping_action")
                 ).scalars()
             )
-        assert fired == [] or fired[0]["rule"] == "testmail-rate-limited"
-        assert all(world.states(i) for i in ids)
+        # One event, with the rule and the figures that fired it.
+        assert [(f["rule"], f["action"], f["count"]) for f in fired] == [
+            ("testmail-rate-limited", "suspend_destination", 3)
+        ]
+        # Nothing was delivered or given up on: every recipient waits in the queue.
+        assert all(set(world.states(i).values()) == {"queued"} for i in ids)
+        assert sum(sink.count() for sink in world.sinks.values()) == 0
