@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,9 +136,13 @@ class OutboundServices:
     policy: ShapingPolicy
     automation: AutomationEngine
     reputation: ReputationMonitor
-    registry: CollectorRegistry
-    counters: OutboundCounters
     worker: DeliveryWorker | None = None
+    registry: CollectorRegistry = field(init=False)
+    counters: OutboundCounters = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The metrics read the worker's figures when there is one at scrape time.
+        self.registry, self.counters = outbound_registry(self.queue, lambda: self.worker)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> OutboundServices:
@@ -155,22 +159,7 @@ class OutboundServices:
         automation.restore(actions_in_force(engine, datetime.now(UTC)))
         reputation = ReputationMonitor(load_reputation(settings.reputation_policy_path), automation)
         submitter = Submitter(settings, queue, suppressions)
-        holder: list[OutboundServices] = []
-        registry, counters = outbound_registry(queue, lambda: holder[0].worker if holder else None)
-        services = cls(
-            settings,
-            engine,
-            queue,
-            suppressions,
-            submitter,
-            policy,
-            automation,
-            reputation,
-            registry,
-            counters,
-        )
-        holder.append(services)
-        return services
+        return cls(settings, engine, queue, suppressions, submitter, policy, automation, reputation)
 
     def delivery_worker(self) -> DeliveryWorker:
         """The worker (one per process), created on first use."""
