@@ -164,15 +164,16 @@ class OutboundServices:
     def delivery_worker(self) -> DeliveryWorker:
         """The worker (one per process), created on first use."""
         if self.worker is None:
+            resolver = Resolver.from_settings(self.settings)  # thread-safe: one for both
             self.worker = DeliveryWorker(
                 self.settings,
                 self.queue,
                 self.policy,
-                resolver=Resolver.from_settings(self.settings),
+                resolver=resolver,
                 automation=self.automation,
                 reputation=self.reputation,
                 mta_sts=MtaStsClient(
-                    Resolver.from_settings(self.settings),
+                    resolver,
                     port=self.settings.mta_sts_port,
                     ca_file=self.settings.outbound_tls_ca_file,
                 ),
