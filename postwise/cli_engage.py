@@ -5,10 +5,15 @@ from __future__ import annotations
 import typer
 
 from postwise.engage import (
+    bandit_commands,
+    experiment_commands,
+    fatigue_commands,
+    headlines_commands,
     ingest_commands,
     propensity_commands,
     provenance_commands,
     scoring_commands,
+    sendtime_commands,
     uplift_commands,
 )
 
@@ -20,9 +25,17 @@ engage_app.add_typer(engage_eval_app, name="eval")
 
 
 def register_engage_commands(app: typer.Typer) -> None:
-    """Add ``engage train|eval propensity|uplift`` to ``app``."""
-    for module in (propensity_commands, uplift_commands):
+    """Add the ``engage`` group (train, eval, import, score, explain, experiment) to ``app``."""
+    for module in (
+        propensity_commands,
+        uplift_commands,
+        sendtime_commands,
+        fatigue_commands,
+        bandit_commands,
+        headlines_commands,
+    ):
         module.register(engage_train_app, engage_eval_app)
+    experiment_commands.register(engage_app)
     provenance_commands.register(engage_app)
     scoring_commands.register(engage_app)
     ingest_commands.register(engage_app)
