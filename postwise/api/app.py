@@ -6,7 +6,9 @@ from fastapi import FastAPI
 
 from postwise import __version__
 from postwise.api.routes import (
+    decisions,
     engage,
+    experiments,
     health,
     learn,
     messages,
@@ -52,4 +54,6 @@ def create_app(
     app.include_router(suppressions.router)
     app.include_router(metrics.router)
     app.include_router(engage.router)
+    app.include_router(decisions.router)
+    app.include_router(experiments.router)
     return app

@@ -426,3 +426,43 @@ class DecisionRecord(Base):
     features: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     policy: Mapped[Any] = mapped_column(JSON)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --------------------------------------------------------------------------- experiments
+# Written by postwise.engage.experiment_store.
+
+
+class ExperimentRecord(Base):
+    """A stored experiment: ``kind`` ``ab`` or ``holdout``, its arms and fractions as
+    ``[[arm, fraction], ...]`` (the first arm is the control), the salt of its assignment, the
+    campaign it belongs to (a holdout without one is the global holdout), and ``status``
+    ``active`` or ``stopped``."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    arms: Mapped[list[Any]] = mapped_column(JSON)
+    salt: Mapped[str] = mapped_column(String(255))
+    campaign: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ExperimentAssignmentRecord(Base):
+    """The arm a contact was assigned to in an experiment; the first assignment stays."""
+
+    __tablename__ = "experiment_assignments"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "contact_id", name="uq_experiment_assignments_contact"),
+        Index("ix_experiment_assignments_contact", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

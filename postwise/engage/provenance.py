@@ -2,8 +2,10 @@
 
 :func:`record_decision` stores one row in ``decisions`` (the model name and version, the
 SHA-256 of the features' canonical JSON, optionally the features themselves, and the policy)
-and appends a ``decision`` event in the same transaction; :func:`decisions_for` reads a
-contact's decisions back, newest first (``postwise engage explain CONTACT``).
+and appends a ``decision`` event in the same transaction; :func:`record_decisions` (and
+``record_decisions_in``, inside a caller's transaction) does the same for a batch;
+:func:`decisions_for` reads a contact's decisions back, newest first (``postwise engage explain
+CONTACT``).
 
 The features hash is reproducible: :func:`features_hash` of the same mapping gives the same
 hex string in any process (keys sorted, no whitespace, numpy numbers as Python numbers,
@@ -16,17 +18,20 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert as insert_plain
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from postwise.core.db import DecisionRecord, utcnow
-from postwise.core.events import append_event_in
+from postwise.core.events import append_event_in, append_events_in
 
 
 def _plain(value: Any) -> Any:
@@ -151,6 +156,103 @@ def record_decision(
             },
         )
         return _entry(row)
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    """One decision to record in a batch (:func:`record_decisions`); the fields mean what the
+    arguments of :func:`record_decision` mean."""
+
+    contact_id: str
+    kind: str
+    decision: Any
+    model_name: str | None
+    model_version: str | None
+    features: Mapping[str, Any]
+    policy: Any
+    at: datetime | None = None
+    keep_features: bool = False
+    decision_id: str | None = None
+
+
+_BATCH_ROWS = 500
+
+
+def record_decisions_in(connection: Connection, decisions: Sequence[NewDecision]) -> list[str]:
+    """Store many decisions and their ``decision`` events within ``connection``'s transaction
+    (so they commit with the rows they describe), a few statements per 500 decisions instead
+    of one transaction each. Decision ids already stored (or repeated in the batch) are
+    skipped, as :func:`record_decision` does; returns the ids recorded by this call."""
+    now = utcnow()
+    pending: dict[str, dict[str, Any]] = {}
+    for item in decisions:
+        decision_id = item.decision_id or uuid.uuid4().hex
+        if decision_id in pending:
+            continue
+        moment = item.at or now
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        pending[decision_id] = {
+            "decision_id": decision_id,
+            "contact_id": item.contact_id,
+            "kind": item.kind,
+            "decision": _plain(item.decision),
+            "model_name": item.model_name,
+            "model_version": item.model_version,
+            "features_sha256": features_hash(item.features),
+            "features": _plain(item.features) if item.keep_features else None,
+            "policy": _plain(item.policy),
+            "decided_at": moment,
+        }
+    recorded: list[str] = []
+    ids = list(pending)
+    for start in range(0, len(ids), _BATCH_ROWS):
+        chunk = ids[start : start + _BATCH_ROWS]
+        stored = {
+            str(row[0])
+            for row in connection.execute(
+                select(DecisionRecord.decision_id).where(DecisionRecord.decision_id.in_(chunk))
+            )
+        }
+        rows = [pending[i] for i in chunk if i not in stored]
+        if not rows:
+            continue
+        dialect = connection.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            insert = sqlite_insert if dialect == "sqlite" else pg_insert
+            # A concurrent writer may have stored an id since the check: skip it, as above.
+            connection.execute(
+                insert(DecisionRecord).on_conflict_do_nothing(index_elements=["decision_id"]), rows
+            )
+        else:
+            connection.execute(insert_plain(DecisionRecord), rows)
+        append_events_in(
+            connection,
+            [
+                (
+                    f"decision:{row['decision_id']}",
+                    "decision",
+                    {
+                        "decision_id": row["decision_id"],
+                        "contact_id": row["contact_id"],
+                        "kind": row["kind"],
+                        "model_name": row["model_name"],
+                        "model_version": row["model_version"],
+                        "features_sha256": row["features_sha256"],
+                        "decided_at": row["decided_at"].isoformat(),
+                    },
+                )
+                for row in rows
+            ],
+        )
+        recorded.extend(row["decision_id"] for row in rows)
+    return recorded
+
+
+def record_decisions(engine: Engine, decisions: Sequence[NewDecision]) -> list[str]:
+    """:func:`record_decisions_in` in one transaction of its own."""
+    with engine.begin() as connection:
+        return record_decisions_in(connection, decisions)
 
 
 def decisions_for(engine: Engine, contact_id: str, limit: int | None = None) -> list[DecisionEntry]:

@@ -237,3 +237,54 @@ def test_engage_store_runs_on_postgresql(pg_engine: Engine, tmp_path: Path) -> N
     )
     [entry] = decisions_for(pg_engine, contact)
     assert entry.model_version == "v1"
+
+
+def test_experiment_store_runs_on_postgresql(pg_engine: Engine) -> None:
+    from postwise.engage.contacts import ContactStore
+    from postwise.engage.experiment_store import (
+        DuplicateExperimentError,
+        assign,
+        create_experiment,
+        results,
+    )
+    from postwise.engage.experiments import HoldoutPlan
+    from postwise.engage.ingest import import_records
+    from postwise.engage.provenance import decisions_for
+
+    key = b"e" * 32
+    store = ContactStore(pg_engine, key)
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    ids = []
+    for i in range(40):
+        contact = store.upsert(f"exp{i}@example.org")
+        store.record_consent(contact, "marketing", "email", True, "form", at)
+        ids.append(contact)
+    create_experiment(pg_engine, "pg-global", holdout=0.25)
+    create_experiment(pg_engine, "pg-ab", arms=(("a", 0.5), ("b", 0.5)), campaign="pg")
+    with pytest.raises(DuplicateExperimentError):
+        create_experiment(pg_engine, "pg-ab", holdout=0.1)
+    first = assign(pg_engine, "pg-ab", ids, at, key=key)
+    again = assign(pg_engine, "pg-ab", ids, at, key=key)
+    held = {c for c in ids if HoldoutPlan(key, 0.25).in_global_holdout(c)}
+    assert set(first.global_holdout) == held and not held & set(first.assigned)
+    assert again.assigned == {} and again.already_assigned == first.assigned
+    some = next(iter(first.assigned))
+    [decision] = decisions_for(pg_engine, some)
+    assert decision.kind == "experiment_assignment"
+    import_records(
+        store,
+        "events",
+        [
+            {
+                "event_id": f"pg-exp-{n}",
+                "type": "click",
+                "contact_id": c,
+                "occurred_at": "2026-10-02T00:00:00Z",
+            }
+            for n, c in enumerate(c for c, arm in first.assigned.items() if arm == "b")
+        ],
+    )
+    measured = results(pg_engine, "pg-ab", "click", 7, as_of=datetime(2026, 11, 1, tzinfo=UTC))
+    assert measured.arms["b"].mean == 1.0 and measured.arms["a"].mean == 0.0
+    effect = measured.effects["b"]
+    assert effect is not None and effect["ate"] == pytest.approx(1.0)
