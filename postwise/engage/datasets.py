@@ -1,10 +1,13 @@
 """Readers of the personalization data folders used by the propensity models.
 
 A folder holds CSV files (gzipped or not, any names) of one data set's schema; which data set it
-is comes from the header. Two are known here:
+is comes from the header. Three are known here:
 
 - ``online_retail``: the UCI Online Retail invoice-line log (one row per invoice line);
-- ``bank_marketing``: the UCI Bank Marketing calls (one row per client, target ``y``).
+- ``bank_marketing``: the UCI Bank Marketing calls (one row per client, target ``y``);
+- ``events``: the platform's own event exports, as ``postwise engage import events`` reads them
+  (CSV with ``event_id``, ``type``, ``occurred_at`` and ``contact_id`` or ``email`` columns, or
+  JSON lines ``*.jsonl`` / ``*.ndjson``); :mod:`postwise.engage.propensity_events` reads them.
 
 Every problem with a file raises :class:`DatasetError` naming the file, the line and the column.
 """
@@ -24,7 +27,7 @@ import numpy as np
 
 from postwise.core.errors import CorpusError
 
-DatasetName = Literal["online_retail", "bank_marketing"]
+DatasetName = Literal["online_retail", "bank_marketing", "events"]
 
 RETAIL_COLUMNS = ("InvoiceNo", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
 BANK_NUMERIC = (
@@ -53,6 +56,9 @@ BANK_CATEGORICAL = (
 # ``duration`` is known only once the call has ended (it leaks the outcome): never read.
 BANK_LEAKING = ("duration",)
 BANK_COLUMNS = (*BANK_NUMERIC, *BANK_CATEGORICAL, "y")
+EVENT_COLUMNS = ("event_id", "type", "occurred_at")
+# JSON lines are only known as event exports (``.json`` is left out: data folders hold manifests)
+JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -109,20 +115,25 @@ class BankTable:
 
 
 def data_files(folder: Path, layout: str = "") -> list[Path]:
-    """The CSV files (``*.csv``, ``*.csv.gz``) of a folder, sorted by name (a file given
-    instead of a folder is taken alone). Raises DatasetError when there is none; ``layout``
-    names the expected data set in the message."""
+    """The data files (``*.csv``, ``*.csv.gz``, and the event layout's JSON lines ``*.jsonl``,
+    ``*.ndjson``, gzipped or not) of a folder, sorted by name (a file given instead of a folder
+    is taken alone). Raises DatasetError when there is none; ``layout`` names the expected data
+    set in the message."""
     if folder.is_file():
         return [folder]
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no such file or folder")
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.name.endswith((".csv", ".csv.gz"))
-    )
+    suffixes = (".csv", ".csv.gz", *JSON_LINES_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(suffixes))
     if not files:
         expected = f"; expected the {layout} layout" if layout else ""
-        raise DatasetError(f"{folder}: no .csv or .csv.gz files{expected}")
+        raise DatasetError(f"{folder}: no .csv, .csv.gz or .jsonl files{expected}")
     return files
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether ``path`` is named as a JSON-lines file (event exports only)."""
+    return path.name.lower().endswith(JSON_LINES_SUFFIXES)
 
 
 def _rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
@@ -143,6 +154,13 @@ def _rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
 
 def _detect(path: Path, header: list[str]) -> DatasetName:
     names = set(header)
+    if "event_id" in names and "occurred_at" in names:
+        missing = [c for c in EVENT_COLUMNS if c not in names]
+        if not names & {"contact_id", "email", "address"}:
+            missing.append("contact_id or email")
+        if missing:
+            raise DatasetError(f"{path}: events file lacks column(s) {', '.join(missing)}")
+        return "events"
     if "InvoiceNo" in names or "InvoiceDate" in names:
         kind: DatasetName = "online_retail"
         required: tuple[str, ...] = RETAIL_COLUMNS
@@ -151,7 +169,8 @@ def _detect(path: Path, header: list[str]) -> DatasetName:
     else:
         raise DatasetError(
             f"{path}: unknown schema (columns {', '.join(header[:8])}); expected the "
-            "online_retail (InvoiceNo, InvoiceDate, ...) or bank_marketing (..., y) columns"
+            "online_retail (InvoiceNo, InvoiceDate, ...), bank_marketing (..., y) or events "
+            "(event_id, type, occurred_at, contact_id or email) columns"
         )
     missing = [c for c in required if c not in names]
     if missing:
@@ -161,8 +180,11 @@ def _detect(path: Path, header: list[str]) -> DatasetName:
 
 def detect_dataset(folder: Path) -> DatasetName:
     """Which data set a folder holds, from the header of its files (all must agree)."""
-    kinds = set()
+    kinds: set[DatasetName] = set()
     for path in data_files(folder):
+        if is_json_lines(path):
+            kinds.add("events")
+            continue
         header, _ = _rows(path)
         kinds.add(_detect(path, header))
     if len(kinds) > 1:
@@ -287,3 +309,29 @@ def read_bank(folder: Path) -> BankTable:
         label=np.asarray(labels, dtype=np.int8),
         files=tuple(p.name for p in files),
     )
+
+
+def read_retail_countries(folder: Path) -> dict[int, str]:
+    """Each customer's country in the folder's online_retail files (the most frequent one when
+    its lines disagree; ties go to the first seen). Files without a ``Country`` column give no
+    entries. Raises DatasetError on a malformed CustomerID."""
+    seen: dict[int, dict[str, int]] = {}
+    for path in data_files(folder):
+        header, rows = _rows(path)
+        if _detect(path, header) != "online_retail":
+            raise DatasetError(f"{path}: not an online_retail file")
+        if "Country" not in header:
+            continue
+        at_customer, at_country = header.index("CustomerID"), header.index("Country")
+        width = max(at_customer, at_country) + 1
+        for line, row in enumerate(rows, start=2):
+            if len(row) < width:
+                continue  # read_retail reports short rows; a country is optional
+            customer = row[at_customer].strip()
+            if not customer:
+                continue
+            key = int(_number(path, line, "CustomerID", customer))
+            tally = seen.setdefault(key, {})
+            country = row[at_country].strip()
+            tally[country] = tally.get(country, 0) + 1
+    return {key: max(tally, key=lambda c: tally[c]) for key, tally in seen.items()}

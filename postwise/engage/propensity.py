@@ -8,6 +8,10 @@ Two data sets are known (see :mod:`postwise.engage.datasets`):
   stacked monthly snapshots whose label windows end before the period scored; features come from
   :func:`postwise.engage.features.features_as_of`.
 - ``bank_marketing``: will the client subscribe (``y``)? ``duration`` is never read.
+- ``events`` (the platform's own event exports, :mod:`postwise.engage.propensity_events`):
+  will a contact sent mail before a cut-off open (target ``open``), click (``click``) or buy
+  (``purchase``) in the window after it (7 days for open and click, 30 for purchase)? Trained
+  on stacked weekly snapshots, features with engagement.
 
 The estimator is scikit-learn's ``HistGradientBoostingClassifier`` inside
 ``CalibratedClassifierCV``; the calibration method (isotonic or sigmoid) and the tree size are
@@ -17,7 +21,7 @@ rows. Everything is seeded and single-threaded: the data are small, and OpenMP t
 spin-wait on a busy shared machine made one fit a hundred times slower.
 
 Protocols (:func:`evaluate_folder`): with a test folder, train on the first folder only and
-score the second; without, an internal split (by time for the retail log;
+score the second; without, an internal split (by time for the retail and event logs;
 stratified random for the bank, whose hidden holdout is drawn the same way).
 
 Raises :class:`postwise.engage.datasets.DatasetError` for unreadable data, and
@@ -70,6 +74,16 @@ from postwise.engage.propensity_data import (
     retail_training,
     target_snapshot,
 )
+from postwise.engage.propensity_events import (
+    EVENT_TARGETS,
+    EventLog,
+    engagement_data,
+    engagement_snapshot,
+    event_training,
+    read_event_log,
+    skipped_report,
+    window_days_of,
+)
 from postwise.engage.propensity_metrics import propensity_metrics, ranking_metrics
 
 MODEL_FILE = "model.joblib"
@@ -91,6 +105,8 @@ LICENCES = {
     "online_retail": "UCI Online Retail (Chen, Sain & Guo 2012), CC BY 4.0.",
     "bank_marketing": "UCI Bank Marketing (Moro, Cortez & Rita 2014), CC BY 4.0; cite Moro et "
     "al. 2014. The leaking `duration` column is never read.",
+    "events": "The operator's own event log (no third-party licence). It describes people: keep "
+    "the model folder under the same access rules as the events.",
 }
 
 
@@ -131,11 +147,14 @@ def _folds(design: Design, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def _fit(design: Design, candidate: str, method: str, seed: int) -> CalibratedClassifierCV:
-    model = CalibratedClassifierCV(
-        _booster(design, candidate, seed), method=method, cv=_folds(design, seed)
-    )
-    # a column with no value at all (e.g. no customer has two purchases yet) cannot be binned
+    folds = _folds(design, seed)
+    model = CalibratedClassifierCV(_booster(design, candidate, seed), method=method, cv=folds)
+    # a column with no value at all (e.g. no customer has two purchases yet) cannot be binned,
+    # nor one without a value in the training part of a calibration fold (rare purchases in an
+    # event log)
     empty = np.isnan(design.features).all(axis=0)
+    for fold_rows, _ in folds:
+        empty |= np.isnan(design.features[fold_rows]).all(axis=0)
     model.fit(np.where(empty, 0.0, design.features), design.label)
     return model
 
@@ -163,8 +182,9 @@ def _baseline(
     train: Design, test: Design, seed: int, target: Target = "purchase"
 ) -> dict[str, Any]:
     """Logistic regression on the same columns (median-imputed and standardised numbers,
-    one-hot categories), and for the retail log the recency-only ranking (recent buyers rank
-    first for purchase, last for churn)."""
+    one-hot categories); for the retail log the recency-only ranking (recent buyers rank first
+    for purchase, last for churn); for event logs the recency of engagement (the most recent
+    opener or clicker first, never engaged last)."""
     numeric = [i for i, c in enumerate(train.categorical) if not c]
     categorical = [i for i, c in enumerate(train.categorical) if c]
     steps: list[tuple[str, Any, list[int]]] = [
@@ -190,12 +210,24 @@ def _baseline(
             test.label, model.predict_proba(test.features)[:, 1]
         )
     }
-    if "recency_days" in test.names:
+    if "recency_days" in test.names and target in ("purchase", "churn"):
         recency = test.features[:, test.names.index("recency_days")]
-        out["recency_only"] = ranking_metrics(
-            test.label, recency if target == "churn" else -recency
-        )
+        out["recency_only"] = ranking_metrics(test.label, _recent_first(recency, target != "churn"))
+    if "engagement_recency_days" in test.names:
+        engaged = test.features[:, test.names.index("engagement_recency_days")]
+        out["engagement_recency_only"] = ranking_metrics(test.label, _recent_first(engaged))
     return out
+
+
+def _recent_first(days: np.ndarray, recent_first: bool = True) -> np.ndarray:
+    """A ranking score from days since something: fewer days rank higher (lower when not
+    ``recent_first``); undefined (NaN: never happened) ranks as the least recent."""
+    score = -days if recent_first else days.copy()
+    finite = score[np.isfinite(score)]
+    floor = float(finite.min()) - 1.0 if finite.size else 0.0
+    if not recent_first:
+        floor = float(finite.max()) + 1.0 if finite.size else 0.0
+    return np.where(np.isnan(score), floor, score)
 
 
 def _retail_select(snapshots: list[Design], days: int) -> tuple[Design, Design]:
@@ -265,6 +297,55 @@ def _fit_and_select(train: Design, select_on: tuple[Design, Design], seed: int) 
     return fit_propensity(train, select_on, seed)
 
 
+def _events_protocol(
+    train_folder: Path, test_folder: Path | None, seed: int, target: Target, window: int
+) -> tuple[FittedPropensity, Design, Design, dict[str, Any]]:
+    """(model, training design, scored design, description) for an event log."""
+    train_log = read_event_log(train_folder)
+    train_data = engagement_data(train_log)
+    train_end = next_midnight(train_log.last + 1)
+    note = None
+    if test_folder is None:
+        cutoff = train_end - window * DAY  # the latest cut-off whose window fits
+        label_end = train_end
+        scored_data = train_data
+        training = event_training(train_data, cutoff, target, window)
+        protocol = "internal split by time"
+        skipped = skipped_report(train_log)
+    else:
+        test_log = read_event_log(test_folder)
+        cutoff = test_log.first
+        label_end = cutoff + window * DAY
+        test_end = test_log.last + 1
+        if test_end < label_end:
+            label_end = test_end
+            note = (
+                f"the test folder covers only {(test_end - cutoff) / DAY:.1f} of the {window} "
+                f"label-window days; the label is a {target} until {iso(test_end)}"
+            )
+        scored_data = engagement_data(EventLog.concat(train_log, test_log))
+        training = event_training(train_data, train_end, target, window)
+        protocol = "train on --train, score --test"
+        skipped = skipped_report(EventLog.concat(train_log, test_log))
+    scored = engagement_snapshot(scored_data, target, cutoff, label_end)
+    train = Design.stack(training)
+    model = fit_propensity(train, (Design.stack(training[1:]), training[0]), seed)
+    span = (label_end - cutoff) / DAY
+    about: dict[str, Any] = {
+        "protocol": protocol,
+        "cutoff": iso(cutoff),
+        "label_window_days": window if span == window else round(span, 2),
+        "label_window": [iso(cutoff), iso(label_end)],
+        "training_cutoffs": [iso(int(d.cutoff[0])) for d in training],
+        "population": "contacts sent a message before the cut-off, without an unsubscribe or "
+        "complaint before it",
+        **skipped,
+    }
+    if note is not None:
+        about["note"] = note
+    return model, train, scored, about
+
+
 def _bank_protocol(
     train_folder: Path, test_folder: Path | None, seed: int
 ) -> tuple[FittedPropensity, Design, Design, dict[str, Any]]:
@@ -308,20 +389,31 @@ def check_target(target: str) -> Target:
 
 
 def evaluate_folder(
-    train_folder: Path, test_folder: Path | None = None, seed: int = 0, target: str = "purchase"
+    train_folder: Path,
+    test_folder: Path | None = None,
+    seed: int = 0,
+    target: str = "purchase",
+    window_days: int | None = None,
 ) -> dict[str, Any]:
     """Train on ``train_folder`` and measure on ``test_folder`` (or an internal split): one
     flat dictionary with ``auc``, ``log_loss``, ``ece``, ``top_decile_lift`` and context.
-    ``target`` is ``purchase`` (default) or ``churn`` (online_retail only)."""
+    ``target`` is ``purchase`` (default), ``churn`` (online_retail only), ``open`` or ``click``
+    (event logs only); ``window_days`` sets an event log's label window."""
     checked = check_target(target)
     with threadpool_limits(limits=1):
-        return _evaluate(train_folder, test_folder, seed, checked)
+        return _evaluate(train_folder, test_folder, seed, checked, window_days)
 
 
 def _evaluate(
-    train_folder: Path, test_folder: Path | None, seed: int, target: Target = "purchase"
+    train_folder: Path,
+    test_folder: Path | None,
+    seed: int,
+    target: Target = "purchase",
+    window_days: int | None = None,
 ) -> dict[str, Any]:
-    model, train, scored, about, dataset = _run(train_folder, test_folder, seed, target)
+    model, train, scored, about, dataset = _run(
+        train_folder, test_folder, seed, target, window_days
+    )
     if len(scored) == 0:
         raise CorpusError(f"{test_folder or train_folder}: no rows to score")
     metrics = propensity_metrics(scored.label, model.score(scored))
@@ -339,21 +431,45 @@ def _evaluate(
     }
 
 
-def _require_target(dataset: DatasetName, target: Target) -> None:
+def _require_target(dataset: DatasetName, target: Target, window_days: int | None) -> None:
+    if target == "churn" and dataset == "events":
+        raise CorpusError(
+            "--target churn is measured on the online_retail purchase log (90-day windows); "
+            "for an event log use --target open, click or purchase"
+        )
     if target == "churn" and dataset != "online_retail":
         raise CorpusError(
             f"--target churn needs a purchase history (online_retail); {dataset} has none "
             "(its only target is the subscription y: use --target purchase)"
         )
+    if target in ("open", "click") and dataset != "events":
+        raise CorpusError(
+            f"--target {target} needs an event log with opens and clicks (files as `postwise "
+            f"engage import events` reads them: event_id, type, occurred_at, contact_id or "
+            f"email); {dataset} has none (use --target purchase"
+            + (" or churn)" if dataset == "online_retail" else ")")
+        )
+    if window_days is not None and dataset != "events":
+        raise CorpusError(
+            f"--window-days applies to event logs only; {dataset} has fixed label windows"
+        )
+    assert dataset != "events" or target in EVENT_TARGETS
 
 
 def _run(
-    train_folder: Path, test_folder: Path | None, seed: int, target: Target = "purchase"
+    train_folder: Path,
+    test_folder: Path | None,
+    seed: int,
+    target: Target = "purchase",
+    window_days: int | None = None,
 ) -> tuple[FittedPropensity, Design, Design, dict[str, Any], DatasetName]:
     dataset = detect_dataset(train_folder)
-    _require_target(dataset, target)
+    _require_target(dataset, target, window_days)
     if test_folder is not None and detect_dataset(test_folder) != dataset:
         raise CorpusError(f"{test_folder}: not the same data set as {train_folder} ({dataset})")
+    if dataset == "events":
+        window = window_days_of(target, window_days)
+        return (*_events_protocol(train_folder, test_folder, seed, target, window), dataset)
     if dataset == "online_retail":
         test_log = read_retail(test_folder) if test_folder is not None else None
         return (*_retail_protocol(read_retail(train_folder), test_log, seed, target), dataset)
@@ -366,26 +482,49 @@ def fingerprint(folder: Path) -> dict[str, str]:
 
 
 def train_propensity(
-    data: Path, out: Path, seed: int = 0, target: str = "purchase"
+    data: Path,
+    out: Path,
+    seed: int = 0,
+    target: str = "purchase",
+    window_days: int | None = None,
 ) -> dict[str, Any]:
     """Measure on the internal split, refit on the whole folder, and write ``out/model.joblib``
     and its model card (``model_card.json``, ``MODEL_CARD.md``). Returns the card. The churn
-    target's card carries the registry name ``propensity:online_retail:churn``."""
+    target's card carries the registry name ``propensity:online_retail:churn``; an event log's
+    ``propensity:events:<target>``."""
     checked = check_target(target)
     with threadpool_limits(limits=1):
-        return _train(data, out, seed, checked)
+        return _train(data, out, seed, checked, window_days)
 
 
-def _train(data: Path, out: Path, seed: int, target: Target = "purchase") -> dict[str, Any]:
-    validation = _evaluate(data, None, seed, target)
+def _train(
+    data: Path,
+    out: Path,
+    seed: int,
+    target: Target = "purchase",
+    window_days: int | None = None,
+) -> dict[str, Any]:
+    validation = _evaluate(data, None, seed, target, window_days)
     dataset = validation["dataset"]
-    if dataset == "online_retail":
+    window = None
+    if dataset == "events":
+        window = window_days_of(target, window_days)
+        event_log = read_event_log(data)
+        history_end = next_midnight(event_log.last + 1)
+        training = event_training(engagement_data(event_log), history_end, target, window)
+        train = Design.stack(training)
+        model = fit_propensity(train, (Design.stack(training[1:]), training[0]), seed)
+        trained_on: dict[str, Any] = {
+            "training_cutoffs": [iso(int(d.cutoff[0])) for d in training],
+            **skipped_report(event_log),
+        }
+    elif dataset == "online_retail":
         log = read_retail(data)
         events = retail_orders(log)
         training = retail_training(events, next_midnight(int(log.time.max()) + 1), target)
         train = Design.stack(training)
         model = fit_propensity(train, _retail_select(training, label_days(target)), seed)
-        trained_on: dict[str, Any] = {"training_cutoffs": [iso(int(d.cutoff[0])) for d in training]}
+        trained_on = {"training_cutoffs": [iso(int(d.cutoff[0])) for d in training]}
     else:
         table = read_bank(data)
         rows = np.arange(len(table))
@@ -404,17 +543,19 @@ def _train(data: Path, out: Path, seed: int, target: Target = "purchase") -> dic
         "seed": seed,
         "feature_version": FEATURE_VERSION,
     }
-    if target == "churn":  # (the purchase parameters, hence versions, stay as they were)
+    if target == "churn" or dataset == "events":  # (retail purchase versions stay as they were)
         params["target"] = target
+    if window is not None:
+        params["window_days"] = window
     prints = fingerprint(data)
     digest = hashlib.sha256(json.dumps([prints, params], sort_keys=True).encode()).hexdigest()
-    suffix = "-churn" if target == "churn" else ""
+    suffix = f"-{target}" if target == "churn" or dataset == "events" else ""
     version = f"propensity-{dataset}{suffix}-v{FEATURE_VERSION}-{digest[:10]}"
     card = {
         "version": version,
         "dataset": dataset,
         "target": target,
-        "task": _task(dataset, target),
+        "task": _task(dataset, target, window),
         "family": "HistGradientBoostingClassifier in CalibratedClassifierCV",
         "features": list(model.names),
         "params": params,
@@ -424,8 +565,8 @@ def _train(data: Path, out: Path, seed: int, target: Target = "purchase") -> dic
         "licence_notes": LICENCES[dataset],
         "environment": {"python": platform.python_version(), "scikit-learn": sklearn.__version__},
     }
-    if target == "churn":
-        card["name"] = f"propensity:{dataset}:churn"  # the registry name (default_name)
+    if target == "churn" or dataset == "events":
+        card["name"] = f"propensity:{dataset}:{target}"  # the registry name (default_name)
     out.mkdir(parents=True, exist_ok=True)
     joblib.dump(model.estimator, out / MODEL_FILE)
     # The training distribution, for drift checks once the model is registered.
@@ -435,7 +576,12 @@ def _train(data: Path, out: Path, seed: int, target: Target = "purchase") -> dic
     return card
 
 
-def _task(dataset: DatasetName, target: Target) -> str:
+def _task(dataset: DatasetName, target: Target, window: int | None = None) -> str:
+    if dataset == "events":
+        return (
+            f"{target} in the {window} days after a cut-off, contacts sent a message before it "
+            "and not unsubscribed (own event log)"
+        )
     if dataset != "online_retail":
         return "term-deposit subscription (y) of a called client"
     days = label_days(target)
@@ -490,9 +636,13 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"| logistic regression | {lr['auc']} | {lr['log_loss']} | {lr['ece']} | "
         f"{lr['top_decile_lift']} |"
     )
-    if "recency_only" in m["baseline"]:
-        r = m["baseline"]["recency_only"]
-        lines.append(f"| recency only | {r['auc']} | | | {r['top_decile_lift']} |")
+    for key, label in (
+        ("recency_only", "recency only"),
+        ("engagement_recency_only", "engagement recency only"),
+    ):
+        if key in m["baseline"]:
+            r = m["baseline"][key]
+            lines.append(f"| {label} | {r['auc']} | | | {r['top_decile_lift']} |")
     lines += [
         "",
         f"{m['rows']} rows scored, positive rate {m['positive_rate']}.",

@@ -1,5 +1,6 @@
 """Design matrices of the propensity models: retail purchase and churn snapshots as of cut-offs,
-and the bank marketing table (categories as integer codes learnt from the training rows)."""
+and the bank marketing table (categories as integer codes learnt from the training rows). The
+event-log snapshots (open, click) are in :mod:`postwise.engage.propensity_events`."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ LABEL_DAYS = 30
 # CHURN_DAYS after it.
 CHURN_DAYS = 90
 ACTIVE_DAYS = 90
-Target = Literal["purchase", "churn"]
-TARGETS: tuple[Target, ...] = ("purchase", "churn")
+# open and click are read from event logs only (postwise.engage.propensity_events)
+Target = Literal["purchase", "churn", "open", "click"]
+TARGETS: tuple[Target, ...] = ("purchase", "churn", "open", "click")
 SNAPSHOT_STEP_DAYS = 30
 MIN_HISTORY_DAYS = 60  # a snapshot needs this much history before its cut-off
 _EPOCH = datetime(1970, 1, 1)
