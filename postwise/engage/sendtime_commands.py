@@ -1,10 +1,94 @@
-"""``postwise engage eval sendtime`` (issue #7). Scaffolding: the command is added by its author."""
+"""``postwise engage train sendtime`` and ``postwise engage eval sendtime`` (issue #7)."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from postwise.core.errors import PostwiseError
+
+
+def _fail(error: Exception) -> None:
+    Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
+    raise typer.Exit(code=1)
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities are not JSON: report them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("model", "hit rate ±1 h", "log-likelihood"):
+        table.add_column(column)
+    rows = [
+        (f"postwise ({result['model']})", result),
+        ("global most common hour", result["baseline_global"]),
+        ("own most common hour", result["baseline_mode"]),
+    ]
+    for name, m in rows:
+        table.add_row(name, f"{m['hit_rate_1h']:.4f}", f"{m['log_likelihood']:.4f}")
+    return table
 
 
 def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
     """Add the sendtime commands to the ``engage train`` and ``engage eval`` groups."""
-    del train_app, eval_app
+
+    @eval_app.command("sendtime")
+    def eval_sendtime_command(
+        train: Path = typer.Option(..., help="online_retail folder to choose the model on"),
+        test: Path = typer.Option(None, help="folder to score (default: an internal split)"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    ) -> None:
+        """Hit rate within ±1 hour and log-likelihood of the next invoice's hour-of-week."""
+        from postwise.engage.sendtime_evaluation import evaluate_sendtime
+
+        try:
+            result = evaluate_sendtime(train, test)
+        except (PostwiseError, ValueError) as error:
+            _fail(error)
+            return
+        if as_json:
+            print(json.dumps(_clean(result)))
+            return
+        console = Console()
+        console.print(
+            f"{result['dataset']}: {result['protocol']}; cut-off {result['cutoff']}, "
+            f"{result['customers']} customers",
+            markup=False,
+            highlight=False,
+        )
+        console.print(_table(result, "send time"))
+
+    @train_app.command("sendtime")
+    def train_sendtime_command(
+        data: Path = typer.Option(..., help="online_retail folder (CSV files)"),
+        out: Path = typer.Option(..., help="folder to write the profiles and model card to"),
+        seed: int = typer.Option(0, help="seed of the exploration draws"),
+    ) -> None:
+        """Choose and fit the send-time model and write it with its model card."""
+        from postwise.engage.registry import register_trained
+        from postwise.engage.sendtime_evaluation import train_sendtime
+
+        try:
+            card = train_sendtime(data, out, seed=seed)
+        except (PostwiseError, ValueError) as error:
+            _fail(error)
+            return
+        console = Console()
+        console.print(_table(card["internal_split_metrics"], "internal split"))
+        console.print(f"wrote {out} ({card['version']})", markup=False, highlight=False)
+        console.print(register_trained(out), markup=False, highlight=False)

@@ -1,0 +1,372 @@
+"""Send-time optimisation: a per-contact distribution over the 168 hours of the week.
+
+Each contact's next activity is modelled as a draw from a categorical distribution over the
+hour-of-week slots (Monday 00:00-00:59 = 0, Sunday 23:00-23:59 = 167) **in the contact's local
+time**. The distribution is the posterior mean of a three-level Dirichlet-multinomial:
+
+- global profile ``g``: every purchase before the cut-off, plus ``global_floor`` pseudo-counts
+  per slot (so no slot has probability zero);
+- cohort profile ``q`` (cohort = country), shrunk toward ``g``:
+  ``q = (C + cohort_strength * g) / (N + cohort_strength)``;
+- optionally (``factorised``) a contact-specific prior: the contact's weekday and hour-of-day
+  marginals, each shrunk toward ``q``'s (``day_strength``, ``hour_strength``), multiplied and
+  given ``q``'s weekday x hour interaction — a customer who always buys at 10h is expected at
+  10h on any weekday, before enough history pins the weekday down;
+- contact ``p = (K n + prior_strength * prior) / (w + prior_strength)``, where ``n`` are the
+  contact's (optionally recency-weighted, half-life ``half_life_days``) counts, ``w`` their
+  total and ``K`` a kernel moving ``hour_spread`` of each event to the neighbouring hours
+  (circularly) and ``day_spread`` to the same hour of the six other days, in proportion to
+  ``g`` (no mass leaks into hours when nobody buys, e.g. Saturdays in the retail log).
+
+A contact without history gets ``q`` (its cohort, else global); one with many events gets its
+own smoothed profile. The concentrations and spreads are chosen by held-out log-likelihood on
+training data (:mod:`postwise.engage.sendtime_evaluation`). ``best_hour`` picks the centre of the
+3-hour window of maximum mass (what maximises the chance of hitting within one hour), and for a
+contact without history samples a profile from ``Dirichlet(prior_strength * q)`` (a Thompson
+draw, seeded per contact) so that new contacts explore the plausible hours.
+
+Times: the retail log is in the shop's local time (``SHOP_ZONE``, Europe/London, naive wall-clock
+seconds). Each contact's events are converted to the zone of its country (``COUNTRY_ZONES``,
+unknown countries keep the shop's zone) before counting; a chosen local hour-of-week is turned
+into a UTC send time by :func:`next_send_time`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+SLOTS = 168
+HOUR = 3600
+DAY = 86_400
+SHOP_ZONE = "Europe/London"
+_EPOCH = datetime(1970, 1, 1)
+
+# Zones of the countries of the UCI Online Retail log (one zone per country: its capital's).
+COUNTRY_ZONES: dict[str, str] = {
+    "United Kingdom": "Europe/London",
+    "EIRE": "Europe/Dublin",
+    "Channel Islands": "Europe/Jersey",
+    "Germany": "Europe/Berlin",
+    "France": "Europe/Paris",
+    "Spain": "Europe/Madrid",
+    "Netherlands": "Europe/Amsterdam",
+    "Belgium": "Europe/Brussels",
+    "Switzerland": "Europe/Zurich",
+    "Portugal": "Europe/Lisbon",
+    "Norway": "Europe/Oslo",
+    "Finland": "Europe/Helsinki",
+    "Italy": "Europe/Rome",
+    "Cyprus": "Asia/Nicosia",
+    "Sweden": "Europe/Stockholm",
+    "Austria": "Europe/Vienna",
+    "Poland": "Europe/Warsaw",
+    "Denmark": "Europe/Copenhagen",
+    "Iceland": "Atlantic/Reykjavik",
+    "Greece": "Europe/Athens",
+    "Malta": "Europe/Malta",
+    "Lithuania": "Europe/Vilnius",
+    "Czech Republic": "Europe/Prague",
+    "Israel": "Asia/Jerusalem",
+    "Lebanon": "Asia/Beirut",
+    "United Arab Emirates": "Asia/Dubai",
+    "Bahrain": "Asia/Bahrain",
+    "Saudi Arabia": "Asia/Riyadh",
+    "Japan": "Asia/Tokyo",
+    "Singapore": "Asia/Singapore",
+    "Australia": "Australia/Sydney",
+    "Canada": "America/Toronto",
+    "USA": "America/New_York",
+    "Brazil": "America/Sao_Paulo",
+    "RSA": "Africa/Johannesburg",
+    "Hong Kong": "Asia/Hong_Kong",
+}
+UNKNOWN_COHORT = "unknown"
+
+
+def hour_of_week(seconds: np.ndarray) -> np.ndarray:
+    """Hour-of-week slot (Monday 00h = 0 … Sunday 23h = 167) of wall-clock seconds."""
+    s = np.asarray(seconds, dtype=np.int64)
+    weekday = (s // DAY + 3) % 7  # 1970-01-01 was a Thursday
+    return np.asarray(weekday * 24 + (s // HOUR) % 24, dtype=np.int64)
+
+
+def zone_of(country: str) -> str:
+    """The IANA zone of a country of the retail log (the shop's zone when unknown)."""
+    return COUNTRY_ZONES.get(country, SHOP_ZONE)
+
+
+def zone_offsets(shop_seconds: np.ndarray, zone: str, shop_zone: str = SHOP_ZONE) -> np.ndarray:
+    """Seconds to add to naive shop wall-clock times to get the wall-clock time in ``zone`` at
+    those moments (daylight saving of both zones applied; computed once per distinct hour)."""
+    stamps = np.asarray(shop_seconds, dtype=np.int64)
+    if zone == shop_zone or stamps.size == 0:
+        return np.zeros(stamps.shape, dtype=np.int64)
+    hours, inverse = np.unique(stamps // HOUR, return_inverse=True)
+    shop, local = ZoneInfo(shop_zone), ZoneInfo(zone)
+    offsets = np.empty(hours.shape[0], dtype=np.int64)
+    for i, h in enumerate(hours.tolist()):
+        naive = _EPOCH + timedelta(hours=h)
+        there = naive.replace(tzinfo=shop).astimezone(local).replace(tzinfo=None)
+        offsets[i] = int((there - naive).total_seconds())
+    return np.asarray(offsets[inverse.reshape(-1)], dtype=np.int64)
+
+
+def next_send_time(local_slot: int, zone: str, after: datetime) -> datetime:
+    """The first moment at or after ``after`` (timezone-aware) that falls at the start of the
+    hour-of-week ``local_slot`` in ``zone``, as a UTC datetime. Raises ValueError for a naive
+    ``after`` or a slot outside 0-167."""
+    if after.tzinfo is None:
+        raise ValueError("next_send_time needs a timezone-aware 'after'")
+    if not 0 <= local_slot < SLOTS:
+        raise ValueError(f"hour-of-week {local_slot} is outside 0-167")
+    tz = ZoneInfo(zone)
+    here = after.astimezone(tz)
+    start = here.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+    start -= timedelta(days=start.weekday(), hours=start.hour)  # Monday 00:00 local
+    for week in range(3):
+        candidate = (start + timedelta(weeks=week, hours=local_slot)).replace(tzinfo=tz)
+        # a wall-clock hour skipped by a DST change maps to the instant after the gap
+        moment = candidate.astimezone(UTC)
+        if moment >= after.astimezone(UTC):
+            return moment
+    raise AssertionError("unreachable: a slot recurs every week")
+
+
+@dataclass(frozen=True)
+class SendTimeParams:
+    """Hyper-parameters of the hierarchy (see the module docstring)."""
+
+    variant: str = "hierarchical_kernel"
+    prior_strength: float = 5.0
+    use_cohort: bool = True
+    cohort_strength: float = 100.0
+    hour_spread: float = 0.0
+    day_spread: float = 0.0
+    half_life_days: float = math.inf
+    global_floor: float = 0.5
+    factorised: bool = False
+    day_strength: float = 5.0
+    hour_strength: float = 5.0
+    # prior strength of the profile best_hour decides on (tuned for hits; None = prior_strength)
+    decision_strength: float | None = None
+
+    def for_decision(self) -> SendTimeParams:
+        """The parameters of the profile a send time is chosen from."""
+        if self.decision_strength is None:
+            return self
+        return replace(self, prior_strength=self.decision_strength)
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["half_life_days"] = None if math.isinf(self.half_life_days) else self.half_life_days
+        return out
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SendTimeParams:
+        values = dict(data)
+        if values.get("half_life_days") is None:
+            values["half_life_days"] = math.inf
+        return SendTimeParams(**values)
+
+
+def kernel(hour_spread: float, day_spread: float, weights: np.ndarray | None = None) -> np.ndarray:
+    """168x168 row-stochastic smoothing matrix: keep ``1 - hour_spread - day_spread`` in place,
+    spread ``hour_spread`` over the two neighbouring hours (wrapping around the week) and
+    ``day_spread`` over the same hour of the six other weekdays, in proportion to ``weights``
+    (the global profile: no mass leaks to hours when nobody buys; uniform when None)."""
+    if hour_spread < 0 or day_spread < 0 or hour_spread + day_spread > 1:
+        raise ValueError("spreads must be non-negative and sum to at most 1")
+    w = np.ones(SLOTS) if weights is None else np.asarray(weights, dtype=np.float64)
+    slots = np.arange(SLOTS)
+    neighbours = np.zeros((SLOTS, SLOTS))
+    neighbours[slots, (slots + 1) % SLOTS] = 1.0
+    neighbours[slots, (slots - 1) % SLOTS] = 1.0
+    hour = slots % 24
+    same_hour = ((hour[:, None] == hour[None, :]) & (slots[:, None] != slots[None, :])) * 1.0
+    k = np.eye(SLOTS) * (1.0 - hour_spread - day_spread)
+    for share, pattern in ((hour_spread, neighbours), (day_spread, same_hour)):
+        if share:
+            weighted = pattern * w[None, :]
+            total = weighted.sum(axis=1, keepdims=True)
+            weighted = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), pattern / 2)
+            k += share * weighted / weighted.sum(axis=1, keepdims=True)
+    return k
+
+
+def best_window(profiles: np.ndarray) -> np.ndarray:
+    """Per row, the slot whose 3-hour window (slot - 1, slot, slot + 1, circular) holds the most
+    mass; ties go to the window whose centre holds most, then to the earliest slot."""
+    p = np.atleast_2d(profiles)
+    window = p + np.roll(p, 1, axis=1) + np.roll(p, -1, axis=1)
+    # among equal windows, prefer the one centred on the most likely hour
+    return np.asarray(np.argmax(window + 1e-6 * p, axis=1), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class SendSlot:
+    """A chosen send time: hour-of-week in the contact's zone, and whether it was explored."""
+
+    contact: int
+    local_slot: int
+    zone: str
+    explored: bool
+
+    def send_at(self, after: datetime) -> datetime:
+        """The UTC moment of the next such hour at or after ``after``."""
+        return next_send_time(self.local_slot, self.zone, after)
+
+
+@dataclass(frozen=True)
+class PurchaseHistory:
+    """Purchases as parallel columns (shop wall-clock seconds) and each contact's country."""
+
+    contact: np.ndarray  # int64
+    time: np.ndarray  # int64
+    country: dict[int, str] = field(default_factory=dict)
+
+    def before(self, cutoff: int) -> PurchaseHistory:
+        keep = self.time < cutoff
+        return PurchaseHistory(self.contact[keep], self.time[keep], self.country)
+
+    def local_times(self) -> np.ndarray:
+        """Each purchase's wall-clock time in its contact's zone."""
+        zones = np.array([zone_of(self.country.get(int(c), "")) for c in self.contact.tolist()])
+        out = self.time.copy()
+        for zone in np.unique(zones).tolist() if zones.size else []:
+            rows = zones == zone
+            out[rows] += zone_offsets(self.time[rows], str(zone))
+        return out
+
+
+@dataclass
+class SendTimeModel:
+    """Fitted profiles. ``counts`` has one row per contact of ``contacts`` (sorted), in local
+    hour-of-week slots, recency-weighted as of ``cutoff``."""
+
+    params: SendTimeParams
+    cutoff: int
+    global_profile: np.ndarray
+    cohort_profiles: dict[str, np.ndarray]
+    contacts: np.ndarray
+    counts: np.ndarray
+    cohort: dict[int, str]
+    seed: int = 0
+
+    @staticmethod
+    def fit(
+        history: PurchaseHistory,
+        cutoff: int,
+        params: SendTimeParams,
+        seed: int = 0,
+        local: np.ndarray | None = None,
+    ) -> SendTimeModel:
+        """Fit on the purchases strictly before ``cutoff`` (later rows are ignored). ``local``
+        may pass ``history.local_times()`` precomputed."""
+        local_times = history.local_times() if local is None else local
+        keep = history.time < cutoff
+        contact, shop_time, slot = (
+            history.contact[keep],
+            history.time[keep],
+            hour_of_week(local_times[keep]),
+        )
+        raw = np.bincount(slot, minlength=SLOTS).astype(np.float64)
+        global_profile = (raw + params.global_floor) / (raw.sum() + SLOTS * params.global_floor)
+        contacts, row = np.unique(contact, return_inverse=True)
+        cohort = {int(c): history.country.get(int(c)) or UNKNOWN_COHORT for c in contacts}
+        cohort_profiles: dict[str, np.ndarray] = {}
+        if params.use_cohort and contacts.size:
+            names = np.array([cohort[int(c)] for c in contacts])[row]
+            for name in np.unique(names).tolist():
+                counts = np.bincount(slot[names == name], minlength=SLOTS).astype(np.float64)
+                cohort_profiles[str(name)] = (counts + params.cohort_strength * global_profile) / (
+                    counts.sum() + params.cohort_strength
+                )
+        if math.isinf(params.half_life_days):
+            weight = np.ones(slot.shape[0])
+        else:
+            age_days = (cutoff - shop_time) / DAY
+            weight = np.power(0.5, age_days / params.half_life_days)
+        counts = np.asarray(
+            np.bincount(row * SLOTS + slot, weights=weight, minlength=contacts.shape[0] * SLOTS),
+            dtype=np.float64,
+        ).reshape(contacts.shape[0], SLOTS)
+        return SendTimeModel(
+            params, cutoff, global_profile, cohort_profiles, contacts, counts, cohort, seed
+        )
+
+    def prior(self, contact: int, country: str | None = None) -> np.ndarray:
+        """The profile a contact is shrunk toward: its cohort's, else the global one."""
+        name = self.cohort.get(contact) or country or UNKNOWN_COHORT
+        return self.cohort_profiles.get(name, self.global_profile)
+
+    def predict_proba(
+        self,
+        contacts: np.ndarray,
+        countries: dict[int, str] | None = None,
+        decision: bool = False,
+    ) -> np.ndarray:
+        """Posterior-mean distributions (rows sum to 1) over local hour-of-week slots, one row
+        per contact; ``countries`` gives the cohort of contacts unseen in training. With
+        ``decision``, the profile send times are chosen from (``decision_strength``)."""
+        ids = np.asarray(contacts, dtype=np.int64)
+        extra = countries or {}
+        priors = np.vstack([self.prior(int(c), extra.get(int(c))) for c in ids.tolist()])
+        position = np.searchsorted(self.contacts, ids)
+        position = np.minimum(position, max(self.contacts.shape[0] - 1, 0))
+        known = (self.contacts.shape[0] > 0) & (self.contacts[position] == ids)
+        counts = np.zeros((ids.shape[0], SLOTS))
+        counts[known] = self.counts[position[known]]
+        p = self.params.for_decision() if decision else self.params
+        if p.factorised:
+            priors = self._factorised(counts, priors)
+        if p.hour_spread or p.day_spread:
+            counts = counts @ kernel(p.hour_spread, p.day_spread, self.global_profile)
+        total = counts.sum(axis=1, keepdims=True)
+        return np.asarray(
+            (counts + p.prior_strength * priors) / (total + p.prior_strength), dtype=np.float64
+        )
+
+    def _factorised(self, counts: np.ndarray, priors: np.ndarray) -> np.ndarray:
+        """Priors that keep the contact's own weekday and hour-of-day preferences: its weekday
+        and hour-of-day marginals, each shrunk toward the prior's, multiplied together and by
+        the prior's weekday x hour interaction (prior / product of its marginals)."""
+        p = self.params
+        n = counts.reshape(-1, 7, 24)
+        q = priors.reshape(-1, 7, 24)
+        total = n.sum(axis=(1, 2))[:, None]
+        q_day, q_hour = q.sum(axis=2), q.sum(axis=1)
+        day = (n.sum(axis=2) + p.day_strength * q_day) / (total + p.day_strength)
+        hour = (n.sum(axis=1) + p.hour_strength * q_hour) / (total + p.hour_strength)
+        independent = q_day[:, :, None] * q_hour[:, None, :]
+        interaction = np.divide(q, independent, out=np.zeros_like(q), where=independent > 0)
+        joint = (day[:, :, None] * hour[:, None, :] * interaction).reshape(-1, SLOTS)
+        return np.asarray(joint / joint.sum(axis=1, keepdims=True), dtype=np.float64)
+
+    def zone(self, contact: int, country: str | None = None) -> str:
+        return zone_of(self.cohort.get(contact) or country or "")
+
+    def best_hour(self, contact: int, country: str | None = None, explore: bool = True) -> SendSlot:
+        """The local hour-of-week to send to ``contact``: the centre of its 3-hour window of
+        maximum posterior mass. A contact without history (``explore``) gets the centre of the
+        best window of one profile drawn from ``Dirichlet(prior_strength * prior)``, seeded by
+        the model's seed and the contact id, so repeated calls agree."""
+        zone = self.zone(contact, country)
+        position = int(np.searchsorted(self.contacts, contact))
+        seen = position < self.contacts.shape[0] and int(self.contacts[position]) == contact
+        if not seen and explore:
+            digest = hashlib.sha256(f"sendtime:{self.seed}:{contact}".encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "big"))
+            concentration = np.maximum(
+                self.params.prior_strength * self.prior(contact, country), 1e-6
+            )
+            draw = rng.dirichlet(concentration)
+            return SendSlot(contact, int(best_window(draw)[0]), zone, True)
+        profile = self.predict_proba(np.array([contact]), {contact: country or ""}, decision=True)
+        return SendSlot(contact, int(best_window(profile)[0]), zone, False)

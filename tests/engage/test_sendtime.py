@@ -1,0 +1,276 @@
+"""Send-time optimisation: planted hours, shrinkage, seeded exploration, time zones, the cut-off,
+the CLI on synthetic data and (when present) a slice of the shared retail log."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from postwise.cli import app
+from postwise.engage.sendtime import (
+    SLOTS,
+    PurchaseHistory,
+    SendTimeModel,
+    SendTimeParams,
+    hour_of_week,
+    next_send_time,
+    zone_offsets,
+)
+from postwise.engage.sendtime_evaluation import (
+    BaselineInputs,
+    evaluate_sendtime,
+    next_invoice_task,
+)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "personalization"
+RETAIL_HEADER = (
+    "row_id,InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+)
+EPOCH = datetime(1970, 1, 1)
+START = datetime(2011, 1, 3)  # a Monday
+
+
+def _seconds(moment: datetime) -> int:
+    return int((moment - EPOCH).total_seconds())
+
+
+def _planted(contacts: int, events: int, seed: int) -> tuple[PurchaseHistory, dict[int, int]]:
+    """Each contact buys at its own hour-of-week (shop = local time: UK), now and then an hour
+    off, on a random week."""
+    rng = np.random.default_rng(seed)
+    planted = {
+        c: int(rng.choice([d * 24 + h for d in (0, 1, 2, 3, 4) for h in range(8, 18)]))
+        for c in range(contacts)
+    }
+    ids, times = [], []
+    for contact, slot in planted.items():
+        for _ in range(events):
+            jitter = int(rng.choice([-1, 0, 0, 0, 1]))
+            week = int(rng.integers(0, 30))
+            ids.append(contact)
+            times.append(_seconds(START) + week * 7 * 86_400 + (slot + jitter) * 3600 + 600)
+    order = np.argsort(times)
+    return (
+        PurchaseHistory(
+            np.asarray(ids, np.int64)[order],
+            np.asarray(times, np.int64)[order],
+            dict.fromkeys(planted, "United Kingdom"),
+        ),
+        planted,
+    )
+
+
+def test_planted_hours_are_recovered() -> None:
+    history, planted = _planted(contacts=40, events=12, seed=1)
+    cutoff = int(history.time.max()) + 1
+    params = SendTimeParams(prior_strength=3.0, hour_spread=0.2, factorised=True)
+    model = SendTimeModel.fit(history, cutoff, params)
+    hits = 0
+    for contact, slot in planted.items():
+        chosen = model.best_hour(contact)
+        assert not chosen.explored and chosen.zone == "Europe/London"
+        gap = abs(chosen.local_slot - slot) % SLOTS
+        hits += min(gap, SLOTS - gap) <= 1
+    assert hits == len(planted)
+
+
+def test_shrinkage_toward_cohort_and_own_profile() -> None:
+    history, planted = _planted(contacts=30, events=200, seed=2)
+    cutoff = int(history.time.max()) + 1
+    model = SendTimeModel.fit(history, cutoff, SendTimeParams(prior_strength=10.0))
+    # no history: exactly the cohort profile (its country's), or the global one without cohort
+    newcomer = model.predict_proba(np.array([999_999]), {999_999: "United Kingdom"})[0]
+    assert np.allclose(newcomer, model.cohort_profiles["United Kingdom"])
+    stranger = model.predict_proba(np.array([999_998]), {999_998: "Atlantis"})[0]
+    assert np.allclose(stranger, model.global_profile)
+    # many events: close to its own histogram, far from the prior
+    own = model.predict_proba(np.array([0]))[0]
+    empirical = model.counts[0] / model.counts[0].sum()
+    prior = model.cohort_profiles["United Kingdom"]
+    assert np.abs(own - empirical).sum() < 0.1 < np.abs(own - prior).sum()
+    assert abs(own.sum() - 1.0) < 1e-9
+    assert int(np.argmax(own)) in {planted[0] - 1, planted[0], planted[0] + 1}
+
+
+def test_exploration_is_seeded_and_follows_the_prior() -> None:
+    history, _ = _planted(contacts=20, events=10, seed=3)
+    cutoff = int(history.time.max()) + 1
+    params = SendTimeParams(prior_strength=5.0, global_floor=0.02)
+    model = SendTimeModel.fit(history, cutoff, params, seed=7)
+    again = SendTimeModel.fit(history, cutoff, params, seed=7)
+    other = SendTimeModel.fit(history, cutoff, params, seed=8)
+    newcomers = range(10_000, 10_040)
+    first = [model.best_hour(c, "United Kingdom") for c in newcomers]
+    assert all(s.explored for s in first)
+    assert first == [again.best_hour(c, "United Kingdom") for c in newcomers]
+    assert [s.local_slot for s in first] != [
+        other.best_hour(c, "United Kingdom").local_slot for c in newcomers
+    ]
+    assert len({s.local_slot for s in first}) > 3  # it explores, not one fixed hour
+    # draws land where the prior has mass (weekday business hours), never at 3 a.m.
+    assert all(8 <= s.local_slot % 24 <= 18 for s in first)
+    assert not model.best_hour(10_000, "United Kingdom", explore=False).explored
+
+
+def test_time_zones() -> None:
+    winter = np.array([_seconds(datetime(2011, 1, 10, 1, 0))])  # Monday 01:00 in London
+    summer = np.array([_seconds(datetime(2011, 7, 11, 1, 0))])
+    assert zone_offsets(winter, "Asia/Tokyo")[0] == 9 * 3600
+    assert zone_offsets(summer, "Asia/Tokyo")[0] == 8 * 3600  # London on BST, Tokyo has no DST
+    assert zone_offsets(winter, "Australia/Sydney")[0] == 11 * 3600
+    # a Japanese customer buying at 01:00 London time buys at 10:00 Tokyo time, Monday
+    history = PurchaseHistory(
+        np.array([5, 5, 5]),
+        np.array([winter[0], winter[0] + 7 * 86_400, winter[0] + 14 * 86_400]),
+        {5: "Japan"},
+    )
+    assert hour_of_week(history.local_times()).tolist() == [10, 10, 10]
+    model = SendTimeModel.fit(
+        history, int(history.time.max()) + 1, SendTimeParams(prior_strength=1.0)
+    )
+    chosen = model.best_hour(5)
+    assert (chosen.local_slot, chosen.zone) == (10, "Asia/Tokyo")
+    # Monday 10:00 in Tokyo is Monday 01:00 UTC
+    after = datetime(2011, 2, 1, tzinfo=UTC)  # a Tuesday
+    assert chosen.send_at(after) == datetime(2011, 2, 7, 1, 0, tzinfo=UTC)
+    # New York in summer (UTC-4): Wednesday 09:00 local = 13:00 UTC
+    assert next_send_time(2 * 24 + 9, "America/New_York", datetime(2011, 7, 4, tzinfo=UTC)) == (
+        datetime(2011, 7, 6, 13, 0, tzinfo=UTC)
+    )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next_send_time(0, "Europe/London", datetime(2011, 1, 1))
+
+
+def test_nothing_after_the_cutoff_is_read() -> None:
+    history, _ = _planted(contacts=25, events=8, seed=4)
+    cutoff = _seconds(START + timedelta(weeks=20))
+    end = int(history.time.max()) + 1
+    params = SendTimeParams(factorised=True, hour_spread=0.2, half_life_days=60.0)
+    model = SendTimeModel.fit(history, cutoff, params)
+    task = next_invoice_task(history, cutoff, end)
+    baseline = BaselineInputs.of(history, task)
+    # the same history with a flood of later purchases (at 3 a.m. Sunday) at and after the cut-off
+    extra = np.arange(25).repeat(20)
+    late = cutoff + (np.arange(extra.shape[0]) % 5) * 86_400 * 7 + 6 * 86_400 + 3 * 3600
+    flooded = PurchaseHistory(
+        np.concatenate([history.contact, extra]),
+        np.concatenate([history.time, late]),
+        history.country,
+    )
+    again = SendTimeModel.fit(flooded, cutoff, params)
+    assert np.array_equal(model.counts, again.counts)
+    assert np.allclose(model.global_profile, again.global_profile)
+    probe = np.arange(25)
+    assert np.allclose(model.predict_proba(probe), again.predict_proba(probe))
+    flooded_baseline = BaselineInputs.of(flooded, task)
+    assert np.array_equal(baseline.counts, flooded_baseline.counts)
+    assert np.array_equal(baseline.global_counts, flooded_baseline.global_counts)
+
+
+def _retail_lines(seed: int, start: datetime, days: int, customers: int) -> list[str]:
+    """Customers buying every few days at their own hour (Mon-Fri), a quarter abroad."""
+    rng = np.random.default_rng(seed)
+    countries = ["United Kingdom"] * 3 + ["Germany"]
+    lines: list[str] = []
+    invoice = 500000 + seed * 100000
+    for customer in range(customers):
+        hour = int(rng.integers(8, 18))
+        country = countries[customer % 4]
+        for day in range(days):
+            when = start + timedelta(days=day)
+            if when.weekday() < 5 and rng.random() < 0.12:
+                invoice += 1
+                at = when + timedelta(hours=hour + int(rng.choice([-1, 0, 0, 1])), minutes=5)
+                for _ in range(2):  # two lines per invoice
+                    lines.append(
+                        f"{len(lines)},{invoice},85123A,THING,2,{at:%Y-%m-%d %H:%M:%S},2.55,"
+                        f"{12000 + customer},{country}"
+                    )
+    return lines
+
+
+def _write(path: Path, header: str, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "\n".join([header, *lines]) + "\n"
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
+    lines = _retail_lines(0, datetime(2011, 1, 3), 300, customers=60)
+    earlier = [line for line in lines if line.split(",")[5] < "2011-08-31"]
+    later = [line for line in lines if line.split(",")[5] >= "2011-08-31"]
+    _write(tmp_path / "train" / "a.csv.gz", RETAIL_HEADER, earlier)
+    _write(tmp_path / "test" / "b.csv", RETAIL_HEADER, later)
+    result = evaluate_sendtime(tmp_path / "train", tmp_path / "test")
+    assert result["cutoff"] >= "2011-08-31"
+    assert result["customers"] > 20
+    # planted hours (random weekdays): at least the own mode's hits, more than the global hour's,
+    # and a better likelihood than both
+    assert result["hit_rate_1h"] > result["baseline_global"]["hit_rate_1h"]
+    assert result["hit_rate_1h"] >= result["baseline_mode"]["hit_rate_1h"]
+    for baseline in ("baseline_global", "baseline_mode"):
+        assert result["log_likelihood"] > result[baseline]["log_likelihood"]
+    cli = CliRunner().invoke(
+        app, ["engage", "eval", "sendtime", "--train", str(tmp_path / "train"), "--json"]
+    )
+    assert cli.exit_code == 0, cli.output
+    internal = json.loads(cli.stdout)
+    assert internal["protocol"].startswith("internal split")
+    assert {"hit_rate_1h", "log_likelihood", "customers", "cutoff", "model"} <= set(internal)
+    trained = CliRunner().invoke(
+        app,
+        [
+            "engage", "train", "sendtime",
+            "--data", str(tmp_path / "train"), "--out", str(tmp_path / "model"),
+        ],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["name"] == "sendtime:online_retail"
+    from postwise.engage.sendtime_evaluation import load_sendtime
+
+    loaded = load_sendtime(tmp_path / "model")
+    assert loaded.params.variant == card["params"]["variant"]
+    assert loaded.best_hour(12003).zone == "Europe/Berlin"
+
+
+def test_malformed_file_names_file_line_and_column(tmp_path: Path) -> None:
+    lines = _retail_lines(1, datetime(2011, 1, 3), 30, customers=3)
+    fields = lines[2].split(",")
+    fields[5] = "yesterday"
+    lines[2] = ",".join(fields)
+    _write(tmp_path / "broken.csv", RETAIL_HEADER, lines)
+    result = CliRunner().invoke(app, ["engage", "eval", "sendtime", "--train", str(tmp_path)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "broken.csv line 4: column 'InvoiceDate' holds 'yesterday'" in message
+
+
+@pytest.mark.skipif(not (SHARED / "online_retail").is_dir(), reason="shared data absent")
+def test_cli_on_a_slice_of_the_shared_retail_log(tmp_path: Path) -> None:
+    source = next((SHARED / "online_retail").glob("*.csv.gz"))
+    lines = gzip.decompress(source.read_bytes()).decode("utf-8").splitlines()
+    # every line of one customer in ten, so invoices stay whole
+    kept = [line for line in lines[1:] if line.rsplit(",", 2)[-2].split(".")[0][-1:] == "5"]
+    _write(tmp_path / "slice.csv", lines[0], kept)
+    result = CliRunner().invoke(
+        app, ["engage", "eval", "sendtime", "--train", str(tmp_path), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    for key in ("hit_rate_1h", "log_likelihood", "customers", "cutoff"):
+        assert key in out
+    for baseline in ("baseline_global", "baseline_mode"):
+        assert {"hit_rate_1h", "log_likelihood", "epsilon"} <= set(out[baseline])
+    assert out["customers"] > 20
+    assert 0.0 <= out["hit_rate_1h"] <= 1.0 and out["log_likelihood"] < 0
