@@ -1,0 +1,545 @@
+"""Off-policy evaluation of bandit policies on the Open Bandit Dataset (``engage eval bandit``).
+
+Two questions per campaign, each answered by IPW, SNIPW and DR (:mod:`postwise.engage.ope`)
+from the uniform-random log, with percentile bootstrap intervals:
+
+1. **TS over random** (Saito et al.'s check): the value of the Bernoulli-TS logging policy
+   estimated from the random log, over the random log's own click rate. BTS is context-free
+   and was updated in batches during the week, so its action distribution is taken as the
+   share of its impressions that showed each item at each position (its time average, read
+   from the BTS log; the bootstrap resamples both logs). BTS's own on-policy click rate, from
+   its log, is the check.
+2. **Postwise's policies vs random and vs BTS**: trained on the earlier rows (both logs, the
+   earliest 70% of each file by time), evaluated on the later 30% of the random log (the
+   hidden holdout's design); with a test folder, trained on the whole training folder and
+   evaluated on the test folder's random log. BTS is evaluated on the same rows with its
+   distribution from the same period's BTS log.
+
+Positions follow obp: a row is one (impression, position) and the target's probability is that
+of showing the logged item at the logged position. Postwise's policies fill a slate from one
+ranking: each posterior draw ranks the items and the k-th ranked goes to position k (position
+agnostic). The policies:
+
+- ``beta_thompson``: :class:`~postwise.engage.bandits.BetaThompson` per item, click counts of
+  the training rows, empirical-Bayes prior Beta(1, (1 - ctr)/ctr) (mean = the training CTR,
+  weight of one click);
+- ``logistic_thompson``: :class:`~postwise.engage.contextual_bandits.LogisticThompson`, one
+  shared model over [1, item one-hot, log(1 + user-item affinity)], updated row by row on the
+  training rows: the context (a contact's past clicks on the item) moves items up the ranking.
+
+The DR reward model is a logistic regression of the click on item, position, user features and
+the logged item's affinity, cross-fitted on two folds of the rows being evaluated (each row is
+predicted by the model fitted on the other fold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from postwise.engage.bandits import BetaThompson
+from postwise.engage.contextual_bandits import LogisticThompson
+from postwise.engage.ope import ESTIMATORS, LoggedFeedback, estimate
+from postwise.engage.open_bandit import POSITIONS, BanditLog, read_open_bandit
+
+FloatArray = NDArray[np.float64]
+REFERENCE_TS_OVER_RANDOM = 1.198  # obp README, IPW on the obp sample, campaign "all"
+LATER_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    bootstrap: int = 200
+    confidence: float = 0.95
+    seed: int = 12345
+    draws: int = 2000
+
+
+# ----------------------------------------------------------------------------- reward model
+
+
+class RewardModel:
+    """Logistic regression of the click on [item one-hot, position one-hot, user-feature
+    one-hots, log(1 + affinity of the logged item)]; predicts every item at a row's position."""
+
+    def __init__(self, items: int) -> None:
+        self.items = items
+        self.constant: float | None = None
+        self.vocabulary: list[dict[str, int]] = []
+        self.intercept = 0.0
+        self.coef = np.zeros(0)
+
+    def _user(self, log: BanditLog) -> FloatArray:
+        blocks = []
+        for k, vocabulary in enumerate(self.vocabulary):
+            block = np.zeros((len(log), len(vocabulary)))
+            codes = np.array([vocabulary.get(v, -1) for v in log.user[:, k]])
+            known = codes >= 0
+            block[np.flatnonzero(known), codes[known]] = 1.0
+            blocks.append(block)
+        return np.hstack(blocks) if blocks else np.zeros((len(log), 0))
+
+    def fit(self, log: BanditLog) -> RewardModel:
+        if log.click.min() == log.click.max():  # one class: a constant is all there is
+            self.constant = float(log.click.mean())
+            return self
+        from sklearn.linear_model import LogisticRegression
+
+        self.vocabulary = [
+            {v: i for i, v in enumerate(sorted(set(log.user[:, k])))}
+            for k in range(log.user.shape[1])
+        ]
+        rows = np.arange(len(log))
+        item = np.zeros((len(log), self.items))
+        item[rows, log.item] = 1.0
+        position = np.zeros((len(log), POSITIONS))
+        position[rows, log.position] = 1.0
+        affinity = np.log1p(np.maximum(log.affinity[rows, log.item], 0.0))[:, None]
+        design = np.hstack([item, position, self._user(log), affinity])
+        model = LogisticRegression(C=1.0, max_iter=2000)
+        model.fit(design, log.click)
+        self.intercept = float(model.intercept_[0])
+        self.coef = np.asarray(model.coef_[0], dtype=np.float64)
+        return self
+
+    def predict_all(self, log: BanditLog) -> FloatArray:
+        """P(click) of every item at each row's logged position: shape (rows, items)."""
+        if self.constant is not None:
+            return np.full((len(log), self.items), self.constant)
+        w_item = self.coef[: self.items]
+        w_position = self.coef[self.items : self.items + POSITIONS]
+        w_user = self.coef[self.items + POSITIONS : -1]
+        w_affinity = self.coef[-1]
+        base = self.intercept + w_position[log.position] + self._user(log) @ w_user
+        logits = (
+            base[:, None] + w_item[None, :] + w_affinity * np.log1p(np.maximum(log.affinity, 0.0))
+        )
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
+
+
+def cross_fitted_rewards(log: BanditLog, seed: int, folds: int = 2) -> FloatArray:
+    """Each row's predictions for every item from a reward model fitted on the other folds."""
+    rng = np.random.default_rng(seed)
+    fold = rng.permutation(len(log)) % folds
+    predictions = np.empty((len(log), log.items))
+    for k in range(folds):
+        inside = np.flatnonzero(fold == k)
+        model = RewardModel(log.items).fit(log.take(np.flatnonzero(fold != k)))
+        predictions[inside] = model.predict_all(log.take(inside))
+    return predictions
+
+
+# ----------------------------------------------------------------------------- policies
+
+
+def position_distribution(log: BanditLog) -> FloatArray:
+    """Share of each item at each position in a log: shape (positions, items)."""
+    counts = np.zeros((POSITIONS, log.items))
+    np.add.at(counts, (log.position, log.item), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.asarray(
+        np.divide(counts, totals, out=np.full_like(counts, 1.0 / log.items), where=totals > 0),
+        dtype=np.float64,
+    )
+
+
+def slate_from_scores(scores: FloatArray) -> FloatArray:
+    """From score draws of shape (draws, items): the share of draws in which each item is
+    ranked k-th, for k < positions; shape (positions, items)."""
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :POSITIONS]
+    items = scores.shape[1]
+    return np.stack(
+        [np.bincount(top[:, k], minlength=items) / scores.shape[0] for k in range(POSITIONS)]
+    ).astype(np.float64)
+
+
+def train_beta_thompson(logs: list[BanditLog]) -> BetaThompson:
+    """Per-item Beta-Bernoulli posterior from the click counts of ``logs``."""
+    items = logs[0].items
+    clicks = sum(np.bincount(log.item, weights=log.click, minlength=items) for log in logs)
+    shown = sum(np.bincount(log.item, minlength=items) for log in logs)
+    ctr = float(np.sum(clicks) / max(np.sum(shown), 1))
+    ctr = min(max(ctr, 1e-4), 0.5)
+    policy = BetaThompson([str(a) for a in range(items)], 1.0, (1.0 - ctr) / ctr)
+    policy.successes = np.asarray(clicks, dtype=np.float64)
+    policy.failures = np.asarray(shown - clicks, dtype=np.float64)
+    return policy
+
+
+def beta_thompson_slate(policy: BetaThompson, rng: np.random.Generator, draws: int) -> FloatArray:
+    """Probability of each item at each position: shape (positions, items)."""
+    alpha, beta = policy.posterior()
+    return slate_from_scores(rng.beta(alpha, beta, size=(draws, len(policy.arms))))
+
+
+def incumbent_share(logs: list[BanditLog], items: int) -> FloatArray:
+    """Share of the impressions of the training BTS log (the incumbent policy) per item;
+    uniform when the training data has no BTS log."""
+    shown = [np.bincount(log.item, minlength=items) for log in logs if log.policy == "bts"]
+    if not shown:
+        return np.full(items, 1.0 / items)
+    counts = np.sum(shown, axis=0).astype(np.float64)
+    return np.asarray(counts / counts.sum(), dtype=np.float64)
+
+
+class ContextualFeatures:
+    """Per row and item: [1, log(incumbent share + 0.1/items), item one-hot,
+    log(1 + user-item affinity)]."""
+
+    def __init__(self, share: FloatArray) -> None:
+        items = share.shape[0]
+        self.items = items
+        self.dim = items + 3
+        base = np.zeros((items, self.dim))
+        base[:, 0] = 1.0
+        base[:, 1] = np.log(share + 0.1 / items)
+        base[np.arange(items), 2 + np.arange(items)] = 1.0
+        self.base = base
+
+    def context(self, affinity: FloatArray) -> FloatArray:
+        """The (items, dim) context of one contact from its affinity row."""
+        context = self.base.copy()
+        context[:, -1] = np.log1p(np.maximum(affinity, 0.0))
+        return context
+
+    def prior_precision(self, item_precision: float) -> FloatArray:
+        prior = np.full(self.dim, item_precision)
+        prior[[0, 1, -1]] = 1.0
+        return prior
+
+
+ITEM_PRECISIONS = (1.0, 10.0, 100.0)
+
+
+def train_logistic_thompson(
+    logs: list[BanditLog], features: ContextualFeatures, item_precision: float
+) -> LogisticThompson:
+    """A shared logistic Thompson sampler updated on every row of ``logs`` in time order."""
+    policy = LogisticThompson(
+        [str(a) for a in range(features.items)],
+        features.dim,
+        features.prior_precision(item_precision),
+        shared=True,
+    )
+    rows = sorted((float(t), i, k) for i, log in enumerate(logs) for k, t in enumerate(log.time))
+    for _, i, k in rows:
+        log = logs[i]
+        policy.update(str(log.item[k]), float(log.click[k]), features.context(log.affinity[k]))
+    return policy
+
+
+def logistic_thompson_slates(
+    policy: LogisticThompson,
+    features: ContextualFeatures,
+    log: BanditLog,
+    rng: np.random.Generator,
+    draws: int,
+) -> FloatArray:
+    """Per row, the probability of each item at each position: shape (rows, positions, items).
+    Rows with the same context share one Monte Carlo estimate."""
+    unique, inverse = np.unique(log.affinity, axis=0, return_inverse=True)
+    slates = np.empty((unique.shape[0], POSITIONS, log.items))
+    for u in range(unique.shape[0]):
+        scores = policy.sample_scores(rng, features.context(unique[u])[None], draws)[0]
+        slates[u] = slate_from_scores(scores)
+    return slates[np.asarray(inverse).reshape(-1)]
+
+
+def choose_item_precision(
+    logs: list[BanditLog], settings: EvaluationSettings
+) -> tuple[float, dict[str, float]]:
+    """The item one-hot prior precision with the best SNIPW value on the latest 30% of the
+    training random log, the policy fitted on the rows before it (training data only)."""
+    split = [log.split_by_time(LATER_SHARE) for log in logs]
+    inner_train = [early for early, _ in split]
+    validation = [
+        late for (_, late), log in zip(split, logs, strict=True) if log.policy == "random"
+    ]
+    if not validation or validation[0].click.sum() == 0:
+        return ITEM_PRECISIONS[-1], {}
+    features = ContextualFeatures(incumbent_share(inner_train, logs[0].items))
+    rng = np.random.default_rng(settings.seed + 3)
+    scores: dict[str, float] = {}
+    for precision in ITEM_PRECISIONS:
+        policy = train_logistic_thompson(inner_train, features, precision)
+        slates = logistic_thompson_slates(policy, features, validation[0], rng, settings.draws)
+        target = _at_positions(slates, validation[0])
+        rows = np.arange(len(validation[0]))
+        scores[str(precision)] = estimate(
+            LoggedFeedback(
+                validation[0].click,
+                validation[0].pscore,
+                target[rows, validation[0].item],
+            ),
+            "snipw",
+        )
+    best = max(ITEM_PRECISIONS, key=lambda p: (scores[str(p)], p))
+    return best, scores
+
+
+# ----------------------------------------------------------------------------- estimation
+
+
+def _at_positions(distribution: FloatArray, log: BanditLog) -> FloatArray:
+    """(rows, items) target probabilities at each row's position, from (positions, items) or
+    (rows, positions, items)."""
+    if distribution.ndim == 2:
+        return distribution[log.position]
+    return distribution[np.arange(len(log)), log.position]
+
+
+def _feedback(log: BanditLog, target: FloatArray, rewards_hat: FloatArray) -> LoggedFeedback:
+    rows = np.arange(len(log))
+    return LoggedFeedback(
+        rewards=log.click,
+        pscores=log.pscore,
+        target=target[rows, log.item],
+        q_logged=rewards_hat[rows, log.item],
+        q_target=np.sum(target * rewards_hat, axis=1),
+    )
+
+
+def _interval(values: list[float], confidence: float) -> list[float]:
+    array = np.asarray(values, dtype=np.float64)
+    array = array[np.isfinite(array)]
+    if array.size == 0:
+        return [float("nan"), float("nan")]
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(array, [tail, 1.0 - tail])
+    return [float(low), float(high)]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def ts_over_random(
+    random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
+) -> dict[str, Any]:
+    """BTS's value from the random log over random's on-policy CTR, per estimator, with
+    bootstrap intervals (both logs resampled); and BTS's on-policy CTR as the check."""
+    rng = np.random.default_rng(settings.seed)
+    rewards_hat = cross_fitted_rewards(random_log, settings.seed)
+
+    def values(random_rows: NDArray[np.intp], bts_rows: NDArray[np.intp]) -> dict[str, float]:
+        r_log, b_log = random_log.take(random_rows), bts_log.take(bts_rows)
+        target = _at_positions(position_distribution(b_log), r_log)
+        feedback = _feedback(r_log, target, rewards_hat[random_rows])
+        random_ctr = float(r_log.click.mean())
+        out = {"random_ctr": random_ctr, "bts_on_policy_ctr": float(b_log.click.mean())}
+        for name in ESTIMATORS:
+            value = estimate(feedback, name)
+            out[f"value_{name}"] = value
+            out[f"ratio_{name}"] = _ratio(value, random_ctr)
+        out["on_policy_ratio"] = _ratio(out["bts_on_policy_ctr"], random_ctr)
+        return out
+
+    point = values(np.arange(len(random_log)), np.arange(len(bts_log)))
+    draws: dict[str, list[float]] = {key: [] for key in point}
+    for _ in range(settings.bootstrap):
+        sample = values(
+            rng.integers(0, len(random_log), len(random_log)),
+            rng.integers(0, len(bts_log), len(bts_log)),
+        )
+        for key, value in sample.items():
+            draws[key].append(value)
+
+    def entry(key: str) -> dict[str, Any]:
+        return {"estimate": point[key], "ci": _interval(draws[key], settings.confidence)}
+
+    return {
+        **{name: entry(f"ratio_{name}") for name in ESTIMATORS},
+        "bts_value": {name: entry(f"value_{name}") for name in ESTIMATORS},
+        "random_ctr": entry("random_ctr"),
+        "bts_on_policy_ctr": entry("bts_on_policy_ctr"),
+        "bts_on_policy_over_random": entry("on_policy_ratio"),
+        "random_rows": len(random_log),
+        "random_clicks": int(random_log.click.sum()),
+        "bts_rows": len(bts_log),
+        "bts_clicks": int(bts_log.click.sum()),
+    }
+
+
+def compare_policies(
+    train_logs: list[BanditLog],
+    eval_random: BanditLog,
+    eval_bts: BanditLog | None,
+    settings: EvaluationSettings,
+) -> dict[str, Any]:
+    """Postwise's policies trained on ``train_logs``, and BTS, evaluated on ``eval_random``;
+    each policy's value, its ratio to random's CTR and to BTS's value, with intervals."""
+    rng = np.random.default_rng(settings.seed + 1)
+    targets: dict[str, FloatArray] = {}
+    if eval_bts is not None:
+        targets["bts"] = _at_positions(position_distribution(eval_bts), eval_random)
+    beta = train_beta_thompson(train_logs)
+    targets["beta_thompson"] = _at_positions(
+        beta_thompson_slate(beta, rng, settings.draws), eval_random
+    )
+    precision, validation = choose_item_precision(train_logs, settings)
+    features = ContextualFeatures(incumbent_share(train_logs, eval_random.items))
+    logistic = train_logistic_thompson(train_logs, features, precision)
+    targets["logistic_thompson"] = _at_positions(
+        logistic_thompson_slates(logistic, features, eval_random, rng, settings.draws),
+        eval_random,
+    )
+    rewards_hat = cross_fitted_rewards(eval_random, settings.seed)
+    feedback = {name: _feedback(eval_random, t, rewards_hat) for name, t in targets.items()}
+
+    def values(rows: NDArray[np.intp]) -> dict[str, float]:
+        random_ctr = float(eval_random.click[rows].mean())
+        out = {"random_ctr": random_ctr}
+        for name, log in feedback.items():
+            sample = log.take(rows)
+            for estimator in ESTIMATORS:
+                value = estimate(sample, estimator)
+                out[f"{name}|{estimator}|value"] = value
+                out[f"{name}|{estimator}|over_random"] = _ratio(value, random_ctr)
+        if "bts" in feedback:
+            for name in feedback:
+                for estimator in ESTIMATORS:
+                    out[f"{name}|{estimator}|over_bts"] = _ratio(
+                        out[f"{name}|{estimator}|value"], out[f"bts|{estimator}|value"]
+                    )
+        return out
+
+    point = values(np.arange(len(eval_random)))
+    draws: dict[str, list[float]] = {key: [] for key in point}
+    brng = np.random.default_rng(settings.seed + 2)
+    for _ in range(settings.bootstrap):
+        for key, value in values(brng.integers(0, len(eval_random), len(eval_random))).items():
+            draws[key].append(value)
+
+    def entry(key: str) -> dict[str, Any]:
+        return {"estimate": point[key], "ci": _interval(draws[key], settings.confidence)}
+
+    policies: dict[str, Any] = {}
+    for name in feedback:
+        report: dict[str, Any] = {}
+        for estimator in ESTIMATORS:
+            report[estimator] = {
+                "value": entry(f"{name}|{estimator}|value"),
+                "over_random": entry(f"{name}|{estimator}|over_random"),
+            }
+            if f"{name}|{estimator}|over_bts" in point and name != "bts":
+                report[estimator]["over_bts"] = entry(f"{name}|{estimator}|over_bts")
+        dr_over_random = report["dr"]["over_random"]
+        report["beats_random"] = bool(dr_over_random["estimate"] > 1.0)
+        report["beats_random_ci"] = bool(dr_over_random["ci"][0] > 1.0)
+        if "over_bts" in report["dr"]:
+            report["beats_bts"] = bool(report["dr"]["over_bts"]["estimate"] > 1.0)
+        policies[name] = report
+    policies["logistic_thompson"]["item_prior_precision"] = precision
+    policies["logistic_thompson"]["validation_snipw"] = validation
+    return {
+        "train_rows": int(sum(len(log) for log in train_logs)),
+        "train_clicks": int(sum(log.click.sum() for log in train_logs)),
+        "eval_rows": len(eval_random),
+        "eval_clicks": int(eval_random.click.sum()),
+        "random_ctr": entry("random_ctr"),
+        "policies": policies,
+    }
+
+
+def evaluate_campaign(
+    train: dict[str, BanditLog],
+    test: dict[str, BanditLog] | None,
+    settings: EvaluationSettings,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Both questions for one campaign (see the module docstring)."""
+    if "random" not in train:
+        raise ValueError("a campaign needs its random log")
+    say = progress or (lambda _message: None)
+    report: dict[str, Any] = {}
+    if test is None:
+        source = train
+        earlier = {p: log.split_by_time(LATER_SHARE)[0] for p, log in train.items()}
+        later = {p: log.split_by_time(LATER_SHARE)[1] for p, log in train.items()}
+    else:
+        source = test if "random" in test else train
+        earlier, later = train, test
+    if "bts" in source:
+        say("TS over random")
+        report["ts_over_random"] = ts_over_random(source["random"], source["bts"], settings)
+    if "random" in later:
+        say("Postwise policies")
+        report["policies"] = compare_policies(
+            list(earlier.values()), later["random"], later.get("bts"), settings
+        )
+    return report
+
+
+def _prefixed(say: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda message: say(f"{prefix}: {message}")
+
+
+def evaluate_open_bandit(
+    train: Path,
+    test: Path | None,
+    settings: EvaluationSettings,
+    campaigns: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The report of ``engage eval bandit``: per campaign (all those in ``train``, or
+    ``campaigns``), TS over random and Postwise's policies; at the top, ``ts_over_random`` of
+    the ``all`` campaign (obp's example), else of the first campaign. Raises DatasetError on
+    a malformed folder and ValueError for a campaign that is not there."""
+    say = progress or (lambda _message: None)
+    say(f"reading {train}")
+    train_logs = read_open_bandit(train)
+    test_logs = None
+    if test is not None:
+        say(f"reading {test}")
+        test_logs = read_open_bandit(test)
+    chosen = list(campaigns) if campaigns else sorted(train_logs)
+    unknown = [c for c in chosen if c not in train_logs]
+    if unknown:
+        raise ValueError(
+            f"{train}: no campaign {', '.join(unknown)} "
+            f"(campaigns: {', '.join(sorted(train_logs))})"
+        )
+    report: dict[str, Any] = {}
+    for campaign in chosen:
+        if "random" not in train_logs[campaign]:
+            raise ValueError(f"{train}: campaign {campaign!r} has no random/{campaign}/ log")
+        say(f"campaign {campaign}")
+        test_campaign = None
+        if test_logs is not None:
+            if campaign not in test_logs or "random" not in test_logs[campaign]:
+                raise ValueError(f"{test}: no random/{campaign}/ log to evaluate on")
+            test_campaign = test_logs[campaign]
+        report[campaign] = evaluate_campaign(
+            train_logs[campaign], test_campaign, settings, _prefixed(say, campaign)
+        )
+    headline_campaign = "all" if "all" in report else chosen[0]
+    headline = report[headline_campaign].get("ts_over_random")
+    protocol = (
+        "TS over random on the whole --train folder; policies trained on the earliest 70% of "
+        "each --train file by timestamp, evaluated on the latest 30% of the random log"
+        if test is None
+        else "TS over random on the --test folder; policies trained on --train, evaluated on "
+        "the --test random log"
+    )
+    return {
+        "dataset": "open_bandit",
+        "protocol": protocol,
+        "estimators": list(ESTIMATORS),
+        "bootstrap": settings.bootstrap,
+        "confidence": settings.confidence,
+        "seed": settings.seed,
+        "ts_over_random": None
+        if headline is None
+        else {
+            "campaign": headline_campaign,
+            "reference": REFERENCE_TS_OVER_RANDOM,
+            **{name: headline[name] for name in ESTIMATORS},
+            "bts_on_policy_over_random": headline["bts_on_policy_over_random"],
+        },
+        "campaigns": report,
+    }

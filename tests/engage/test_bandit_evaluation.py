@@ -1,0 +1,123 @@
+"""``postwise engage eval bandit`` on slices of the shared Open Bandit sample, and the reader's
+errors on malformed files (file, line and column named)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from postwise.cli import app
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "personalization"
+OPEN_BANDIT = SHARED / "open_bandit"
+
+
+def _slice(target: Path, step: int, part: slice = slice(None)) -> None:
+    """Every ``step``-th row of the men campaign of both logs (the ``part`` of them)."""
+    for policy in ("random", "bts"):
+        lines = gzip.decompress((OPEN_BANDIT / policy / "men" / "men.csv.gz").read_bytes()).decode()
+        header, *rows = lines.splitlines()
+        folder = target / policy / "men"
+        folder.mkdir(parents=True)
+        (folder / "men.csv").write_text("\n".join([header, *rows[::step][part]]) + "\n")
+
+
+def _run(*args: str) -> dict[str, Any]:
+    result = CliRunner().invoke(app, ["engage", "eval", "bandit", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+@pytest.mark.skipif(not OPEN_BANDIT.is_dir(), reason="shared data absent")
+def test_eval_bandit_json_on_a_slice_of_the_shared_data(tmp_path: Path) -> None:
+    _slice(tmp_path, 2)
+    report = _run("--train", str(tmp_path), "--bootstrap", "20")
+    assert report["dataset"] == "open_bandit"
+    headline = report["ts_over_random"]
+    assert headline["campaign"] == "men"
+    for name in ("ipw", "snipw", "dr"):
+        low, high = headline[name]["ci"]
+        assert low <= headline[name]["estimate"] <= high
+        assert headline[name]["estimate"] > 0
+    men = report["campaigns"]["men"]
+    assert men["ts_over_random"]["random_rows"] == 3500
+    policies = men["policies"]
+    assert policies["eval_rows"] == 1050  # the latest 30% of the random slice
+    assert set(policies["policies"]) == {"bts", "beta_thompson", "logistic_thompson"}
+    logistic = policies["policies"]["logistic_thompson"]
+    assert {"value", "over_random", "over_bts"} <= set(logistic["dr"])
+    assert isinstance(logistic["beats_random"], bool)
+    assert logistic["item_prior_precision"] in (1.0, 10.0, 100.0)
+
+
+@pytest.mark.skipif(not OPEN_BANDIT.is_dir(), reason="shared data absent")
+def test_eval_bandit_with_a_test_folder(tmp_path: Path) -> None:
+    _slice(tmp_path / "train", 3, slice(0, 1500))
+    _slice(tmp_path / "test", 3, slice(1500, None))
+    report = _run(
+        "--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"), "--bootstrap", "10"
+    )
+    men = report["campaigns"]["men"]
+    assert "--test" in report["protocol"]
+    assert men["ts_over_random"]["random_rows"] == 834  # the test folder's random rows
+    assert men["policies"]["eval_rows"] == 834
+    assert men["policies"]["train_rows"] == 3000
+
+
+HEADER = "," + ",".join(
+    [
+        "timestamp",
+        "item_id",
+        "position",
+        "click",
+        "propensity_score",
+        "user_feature_0",
+        "user_feature_1",
+        "user_feature_2",
+        "user_feature_3",
+        "user-item_affinity_0",
+        "user-item_affinity_1",
+    ]
+)
+
+
+def _row(index: int, click: str = "0", position: str = "1") -> str:
+    stamp = f"2019-11-24 00:00:{index:02d}.000000+00:00"
+    return f"{index},{stamp},{index % 2},{position},{click},0.5,a,b,c,d,0.0,0.0"
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "message"),
+    [
+        (_row(3, click="yes"), "line 4: column 'click' holds 'yes', not a number"),
+        (_row(3, click="2"), "line 4: column 'click' holds '2', expected 0 or 1"),
+        (_row(3, position="4"), "line 4: column 'position' holds '4', expected 1, 2 or 3"),
+        (_row(3).replace(",0.5,", ",0,"), "line 4: column 'propensity_score' holds '0'"),
+        (_row(3).replace("+00:00", ""), "line 4: column 'timestamp'"),
+        (_row(3) + ",extra", "line 4: 13 fields, expected 12"),
+    ],
+    ids=["click-text", "click-2", "position", "pscore-0", "naive-time", "extra-field"],
+)
+def test_malformed_files_name_the_file_line_and_column(
+    tmp_path: Path, bad_row: str, message: str
+) -> None:
+    folder = tmp_path / "random" / "all"
+    folder.mkdir(parents=True)
+    path = folder / "all.csv"
+    path.write_text("\n".join([HEADER, _row(1), _row(2), bad_row]) + "\n")
+    result = CliRunner().invoke(app, ["engage", "eval", "bandit", "--train", str(tmp_path)])
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert f"all.csv {message}" in text
+
+
+def test_a_folder_without_logs_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["engage", "eval", "bandit", "--train", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no open_bandit logs" in " ".join(result.output.split())
