@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from postwise.cli_campaigns import register_campaign_commands
 from postwise.cli_engage import register_engage_commands
 from postwise.cli_models import models_app
 from postwise.cli_outbound import register_outbound_commands
@@ -44,6 +45,7 @@ shaping_app = typer.Typer(help="Outbound traffic shaping policy.")
 app.add_typer(shaping_app, name="shaping", no_args_is_help=True)
 register_outbound_commands(app)
 register_engage_commands(app)
+register_campaign_commands(app)
 app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from postwise import __version__
 from postwise.api.routes import (
+    campaigns,
     decisions,
     engage,
     experiments,
@@ -17,6 +18,7 @@ from postwise.api.routes import (
     quarantine,
     scan,
     suppressions,
+    tracking,
 )
 from postwise.core.settings import Settings, get_settings
 from postwise.inbound.scanner import Scanner
@@ -56,4 +58,6 @@ def create_app(
     app.include_router(engage.router)
     app.include_router(decisions.router)
     app.include_router(experiments.router)
+    app.include_router(campaigns.router)
+    app.include_router(tracking.router)
     return app

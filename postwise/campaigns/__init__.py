@@ -1,0 +1,1 @@
+"""Campaigns: templates, generated copy behind guardrails, audiences, tracking and reports."""

@@ -1,0 +1,10 @@
+"""``postwise campaign …`` commands. Scaffolding: filled in by their author."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(group: typer.Typer) -> None:
+    """Add the commands to the ``campaign`` group."""
+    del group
