@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from postwise.campaigns import campaign_commands, copy_commands, template_commands
+from postwise.content import copy_commands, template_commands
+from postwise.engage import campaign_commands
 
 template_app = typer.Typer(help="Lint and render message templates.", no_args_is_help=True)
 copy_app = typer.Typer(

@@ -11,8 +11,10 @@ E[Y | T=0, x], from randomised data: ``fit(X, y, treatment)`` then ``predict(X)`
   controls: mu1(x) - y), two effect regressions learn them, blended by the treated share p as
   tau = p·tau0(x) + (1-p)·tau1(x).
 
-Each comes with a ``linear`` base learner (logistic regression / ridge on standardised features)
-or ``hgb`` (shallow, strongly regularised histogram gradient boosting). ``select_model``
+Each comes with a ``linear`` base learner (logistic regression / ridge on standardised features),
+``blend`` (the mean of that linear model and one over every pairwise product of the features,
+more strongly regularised: the interactions without their variance) or ``hgb`` (shallow,
+strongly regularised histogram gradient boosting). ``select_model``
 scores every candidate by Qini area in stratified folds of the training rows only, and the
 best mean wins; ``make_model`` rebuilds it by name. Everything is seeded.
 """
@@ -28,7 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from postwise.engage.uplift_metrics import qini_score
@@ -36,7 +38,9 @@ from postwise.engage.uplift_metrics import qini_score
 FloatArray = NDArray[np.float64]
 Predictor = Callable[[FloatArray], FloatArray]
 METHODS = ("two_model", "transformed_outcome", "x_learner")
-LEARNERS = ("linear", "hgb")
+LEARNERS = ("linear", "blend", "hgb")
+# ``poly`` (pairwise products, stronger regularisation) serves inside ``blend`` only.
+_KINDS = (*LEARNERS, "poly")
 CANDIDATES = tuple(f"{method}/{learner}" for method in METHODS for learner in LEARNERS)
 
 
@@ -54,7 +58,8 @@ def _is_binary(y: FloatArray) -> bool:
 
 @dataclass
 class BaseLearner:
-    """Factory of fitted predictors of one kind (``linear`` or ``hgb``), seeded."""
+    """Factory of fitted predictors of one kind (``linear``, ``poly``, ``blend`` or ``hgb``),
+    seeded."""
 
     kind: str
     seed: int = 0
@@ -69,8 +74,8 @@ class BaseLearner:
     )
 
     def __post_init__(self) -> None:
-        if self.kind not in LEARNERS:
-            raise ValueError(f"unknown base learner {self.kind!r}; expected one of {LEARNERS}")
+        if self.kind not in _KINDS:
+            raise ValueError(f"unknown base learner {self.kind!r}; expected one of {_KINDS}")
 
     def fit(
         self, X: FloatArray, y: FloatArray, weight: FloatArray | None = None, *, proba: bool
@@ -80,9 +85,14 @@ class BaseLearner:
         if proba and np.unique(y).size < 2:
             return FittedPredictor(None, proba, float(y[0]) if y.size else 0.0)
         model: Any
-        if self.kind == "linear":
-            estimator = LogisticRegression(C=1.0, max_iter=2000) if proba else Ridge(alpha=1.0)
-            model = make_pipeline(StandardScaler(), estimator)
+        if self.kind == "blend":
+            parts = tuple(
+                BaseLearner(kind, self.seed).fit(X, y, weight, proba=proba)
+                for kind in ("linear", "poly")
+            )
+            return MeanPredictor(parts)
+        if self.kind in ("linear", "poly"):
+            model = _linear_pipeline(self.kind == "poly", proba)
             step = model.steps[-1][0]
             model.fit(X, y, **({} if weight is None else {f"{step}__sample_weight": weight}))
             return FittedPredictor(model, proba)
@@ -97,6 +107,18 @@ class BaseLearner:
         with threadpool_limits(limits=1):
             model.fit(X, y, sample_weight=weight)
         return FittedPredictor(model, proba)
+
+
+def _linear_pipeline(pairwise: bool, proba: bool) -> Any:
+    """Standardised features into a logistic regression (``proba``) or a ridge; with
+    ``pairwise``, every product of two features too, under stronger regularisation."""
+    if not pairwise:
+        estimator = LogisticRegression(C=1.0, max_iter=2000) if proba else Ridge(alpha=1.0)
+        return make_pipeline(StandardScaler(), estimator)
+    estimator = LogisticRegression(C=0.1, max_iter=3000) if proba else Ridge(alpha=10.0)
+    return make_pipeline(
+        StandardScaler(), PolynomialFeatures(2, include_bias=False), StandardScaler(), estimator
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +137,16 @@ class FittedPredictor:
                 return np.asarray(self.estimator.predict_proba(rows)[:, 1], dtype=np.float64)
         with threadpool_limits(limits=1):
             return np.asarray(self.estimator.predict(rows), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class MeanPredictor:
+    """The mean of several predictors' answers (picklable)."""
+
+    parts: tuple[Predictor, ...]
+
+    def __call__(self, rows: FloatArray) -> FloatArray:
+        return np.asarray(np.mean([part(rows) for part in self.parts], axis=0), dtype=np.float64)
 
 
 def _arrays(X: ArrayLike, y: ArrayLike, treatment: ArrayLike) -> tuple[FloatArray, ...]:

@@ -1,1 +1,0 @@
-"""Campaigns: templates, generated copy behind guardrails, audiences, tracking and reports."""
