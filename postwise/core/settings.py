@@ -191,6 +191,20 @@ class Settings(BaseSettings):
         None,
         description="secret key of the contact-id HMAC; local/test: generated in data_dir",
     )
+    tracking_base_url: str = Field(
+        "http://127.0.0.1:8025",
+        description="public URL of the API server, the root of tracked links, pixel, unsubscribe",
+    )
+    copy_llm_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint for generated copy; unset: offline only"
+    )
+    copy_llm_model: str = Field("gpt-4o-mini", description="model name sent to copy_llm_url")
+    copy_llm_api_key: SecretStr | None = Field(
+        None, description="bearer token for copy_llm_url (never logged)"
+    )
+    copy_llm_timeout_seconds: float = Field(
+        20.0, gt=0, description="timeout of one request to copy_llm_url"
+    )
 
     @field_validator("environment")
     @classmethod
