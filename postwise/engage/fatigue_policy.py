@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from postwise.core.db import EngageEventRecord
+from postwise.engage.contacts import ContactStore
 from postwise.engage.provenance import record_decision
 
 Action = Literal["suppress", "downgrade"]
@@ -105,7 +106,8 @@ class Allow:
 @dataclass(frozen=True)
 class Suppress:
     """The send must not go out: ``rule`` (``global``, ``per_contact``, ``channel:<name>``,
-    ``unanswered``) was at ``count`` of ``limit``."""
+    ``unanswered``) was at ``count`` of ``limit``, or (rule ``consent``) the contact has no
+    standing consent for the purpose on the channel."""
 
     reason: str
     rule: str
@@ -347,11 +349,29 @@ def read_history(
 
 
 def decide_send(
-    engine: Engine, contact_id: str, channel: str, at: datetime, caps: FrequencyPolicy
+    store: ContactStore,
+    contact_id: str,
+    channel: str,
+    at: datetime,
+    caps: FrequencyPolicy,
+    purpose: str = "marketing",
 ) -> SendDecision:
-    """Check one send against ``caps`` from the store's events before ``at``; a suppressed or
-    downgraded send is recorded (``decisions_for(engine, contact_id)`` shows it with its
-    reason). An allowed send is not recorded here: its ``sent`` event is its record."""
+    """Check one send for ``purpose`` on ``channel``: first the contact's standing consent (none
+    or withdrawn: suppressed by rule ``consent``, and nothing is recorded, since nothing may be
+    decided for such a contact), then ``caps`` from the store's events before ``at``. A send
+    suppressed or downgraded by a cap is recorded (``decisions_for(engine, contact_id)`` shows
+    it with its reason). An allowed send is not recorded here: its ``sent`` event is its
+    record."""
+    if not store.has_consent(contact_id, purpose, channel):
+        return Suppress(
+            reason=f"no standing consent for {purpose!r} on {channel!r}",
+            rule="consent",
+            count=0.0,
+            limit=0.0,
+            fatigue=0.0,
+            unanswered=0,
+        )
+    engine = store.engine
     decision = caps.check(contact_id, channel, at, read_history(engine, contact_id, at, caps))
     if isinstance(decision, Allow):
         return decision

@@ -222,13 +222,37 @@ def store(tmp_path: Path) -> ContactStore:
     return ContactStore(open_database(f"sqlite:///{tmp_path / 'db.sqlite3'}"), KEY)
 
 
+def _consenting(store: ContactStore, address: str) -> str:
+    """A contact who consents to marketing by e-mail and by SMS."""
+    contact = store.upsert(address)
+    for channel in ("email", "sms"):
+        store.record_consent(contact, "marketing", channel, True, "test", NOW - timedelta(days=90))
+    return contact
+
+
+def test_a_contact_without_consent_is_suppressed_and_nothing_is_recorded(
+    store: ContactStore,
+) -> None:
+    silent = store.upsert("silent@example.test")
+    withdrawn = _consenting(store, "withdrawn@example.test")
+    store.record_consent(withdrawn, "marketing", "email", False, "test", NOW - timedelta(days=1))
+    roomy = FrequencyPolicy(per_contact=WindowCap(100, timedelta(days=7)))
+    for contact in (silent, withdrawn):
+        decision = decide_send(store, contact, "email", NOW, roomy)
+        assert isinstance(decision, Suppress) and decision.rule == "consent"
+        assert "marketing" in decision.reason
+        assert decisions_for(store.engine, contact) == []
+    # SMS consent still stands for the contact who withdrew e-mail only.
+    assert isinstance(decide_send(store, withdrawn, "sms", NOW, roomy), Allow)
+
+
 def test_caps_are_enforced_from_engage_events_and_suppressions_recorded(
     store: ContactStore,
 ) -> None:
-    tired = store.upsert("tired@example.test")
-    engaged = store.upsert("engaged@example.test")
-    texted = store.upsert("texted@example.test")
-    fresh = store.upsert("fresh@example.test")
+    tired = _consenting(store, "tired@example.test")
+    engaged = _consenting(store, "engaged@example.test")
+    texted = _consenting(store, "texted@example.test")
+    fresh = _consenting(store, "fresh@example.test")
     events = [
         *(_event(f"t{i}", tired, "sent", d) for i, d in enumerate((1, 5, 12, 20))),
         *(_event(f"e{i}", engaged, "sent", d) for i, d in enumerate((2, 9, 16, 23))),
@@ -246,7 +270,7 @@ def test_caps_are_enforced_from_engage_events_and_suppressions_recorded(
     )
     assert policy.max_unanswered == 3 and policy.downgrade_at == 2.0
 
-    decision = decide_send(engine, tired, "email", NOW, policy)
+    decision = decide_send(store, tired, "email", NOW, policy)
     assert isinstance(decision, Suppress)
     assert decision.rule == "unanswered" and decision.count == 4 and decision.limit == 3
     recorded = decisions_for(engine, tired)
@@ -258,44 +282,44 @@ def test_caps_are_enforced_from_engage_events_and_suppressions_recorded(
     assert recorded[0].model_name is None
 
     # the open 5.5 days ago answered three of its four sends: one unanswered send, allowed
-    allowed = decide_send(engine, engaged, "email", NOW, policy)
+    allowed = decide_send(store, engaged, "email", NOW, policy)
     assert isinstance(allowed, Allow) and allowed.unanswered == 1
     assert decisions_for(engine, engaged) == []  # an allowed send is recorded by its sent event
 
     # channel cap: one sms in the last day blocks sms, not email
-    sms = decide_send(engine, texted, "sms", NOW, policy)
+    sms = decide_send(store, texted, "sms", NOW, policy)
     assert isinstance(sms, Suppress) and sms.rule == "channel:sms"
-    assert isinstance(decide_send(engine, texted, "email", NOW, policy), Allow)
+    assert isinstance(decide_send(store, texted, "email", NOW, policy), Allow)
     assert decisions_for(engine, texted)[0].decision["channel"] == "sms"
 
     # history stops at the decision time: two days earlier three sends (3, 10 and 18 days old)
     # were unanswered, still at the cap; thirteen days earlier only one (7 days old)
-    earlier = decide_send(engine, tired, "email", NOW - timedelta(days=2), policy)
+    earlier = decide_send(store, tired, "email", NOW - timedelta(days=2), policy)
     assert isinstance(earlier, Suppress) and earlier.count == 3
-    earliest = decide_send(engine, tired, "email", NOW - timedelta(days=13), policy)
+    earliest = decide_send(store, tired, "email", NOW - timedelta(days=13), policy)
     assert isinstance(earliest, Allow) and earliest.unanswered == 1
-    assert isinstance(decide_send(engine, fresh, "email", NOW, policy), Allow)
+    assert isinstance(decide_send(store, fresh, "email", NOW, policy), Allow)
 
 
 def test_global_cap_and_downgrades_are_recorded(store: ContactStore) -> None:
-    contacts = [store.upsert(f"p{i}@example.test") for i in range(4)]
+    contacts = [_consenting(store, f"p{i}@example.test") for i in range(4)]
     events = [_event(f"g{i}", c, "sent", 0.2) for i, c in enumerate(contacts[:3])]
     events.append(_event("g-old", contacts[0], "sent", 3))
     report, _ = import_records(store, "events", events)
     assert not report.errors
     engine = store.engine
     policy = FrequencyPolicy(global_cap=WindowCap(3, timedelta(days=1)))
-    blocked = decide_send(engine, contacts[3], "email", NOW, policy)
+    blocked = decide_send(store, contacts[3], "email", NOW, policy)
     assert isinstance(blocked, Suppress) and blocked.rule == "global"
     assert blocked.count == 3  # the send three days ago is outside the global window
     assert decisions_for(engine, contacts[3])[0].decision["rule"] == "global"
     roomy = FrequencyPolicy(global_cap=WindowCap(4, timedelta(days=1)))
-    assert isinstance(decide_send(engine, contacts[3], "email", NOW, roomy), Allow)
+    assert isinstance(decide_send(store, contacts[3], "email", NOW, roomy), Allow)
 
     soft = FrequencyPolicy(
         per_contact=WindowCap(1, timedelta(days=7), action="downgrade"), downgrade_at=5.0
     )
-    downgraded = decide_send(engine, contacts[0], "email", NOW, soft)
+    downgraded = decide_send(store, contacts[0], "email", NOW, soft)
     assert isinstance(downgraded, Downgrade) and downgraded.rule == "per_contact"
     entry = decisions_for(engine, contacts[0])[0]
     assert entry.kind == "send_downgraded"
@@ -305,9 +329,9 @@ def test_global_cap_and_downgrades_are_recorded(store: ContactStore) -> None:
     both = FrequencyPolicy(
         per_contact=WindowCap(1, timedelta(days=7), action="downgrade"), max_unanswered=1
     )
-    assert isinstance(decide_send(engine, contacts[0], "email", NOW, both), Suppress)
+    assert isinstance(decide_send(store, contacts[0], "email", NOW, both), Suppress)
     fatigued = FrequencyPolicy(downgrade_at=1.5)
-    tired = decide_send(engine, contacts[0], "email", NOW, fatigued)
+    tired = decide_send(store, contacts[0], "email", NOW, fatigued)
     assert isinstance(tired, Downgrade) and tired.rule == "fatigue"
 
 
