@@ -61,20 +61,24 @@ def _print_report(report: dict[str, Any]) -> None:
                 _cell(ts["bts_on_policy_ctr"], 5),
             )
             console.print(table)
-        policies = result.get("policies")
-        if policies is not None:
+        for key, what in (("policies", "later"), ("cross_fitted", "cross-fitted")):
+            policies = result.get(key)
+            if policies is None:
+                continue
             table = Table(
-                title=f"{campaign}: policies on {policies['eval_rows']} later random rows "
+                title=f"{campaign}: policies on {policies['eval_rows']} {what} random rows "
                 f"({policies['eval_clicks']} clicks), DR ({level})"
             )
-            for column in ("policy", "value", "/ random", "/ BTS"):
+            for column in ("policy", "value", "/ random", "- random (paired)", "/ BTS"):
                 table.add_column(column)
             for name, entry in policies["policies"].items():
                 dr = entry["dr"]
+                label = f"{name} ({entry['chosen']})" if "chosen" in entry else name
                 table.add_row(
-                    name,
+                    label,
                     _cell(dr["value"], 5),
                     _cell(dr["over_random"]),
+                    _cell(dr["minus_random"], 5),
                     _cell(dr.get("over_bts")),
                 )
             console.print(table)

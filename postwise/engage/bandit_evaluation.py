@@ -20,12 +20,21 @@ of showing the logged item at the logged position. Postwise's policies fill a sl
 ranking: each posterior draw ranks the items and the k-th ranked goes to position k (position
 agnostic). The policies:
 
+- ``postwise``: the policy Postwise would ship, one of :data:`CANDIDATES` (the incumbent's
+  item-position shares from the training BTS log, Beta-Thompson on position-normalised clicks
+  of both logs with an empirical-Bayes prior, or mixtures), chosen on training rows only by
+  time-cross-fitted SNIPW averaged over the campaigns (:func:`pooled_choice`);
 - ``beta_thompson``: :class:`~postwise.engage.bandits.BetaThompson` per item, click counts of
   the training rows, empirical-Bayes prior Beta(1, (1 - ctr)/ctr) (mean = the training CTR,
   weight of one click);
 - ``logistic_thompson``: :class:`~postwise.engage.contextual_bandits.LogisticThompson`, one
-  shared model over [1, item one-hot, log(1 + user-item affinity)], updated row by row on the
-  training rows: the context (a contact's past clicks on the item) moves items up the ranking.
+  shared model over [1, log(incumbent share), item one-hot, log(1 + user-item affinity)],
+  updated row by row on the training rows.
+
+Without a test folder, ``postwise`` and BTS are also evaluated on every random row by two-fold
+cross-fitting in time (:func:`cross_fitted_comparison`). Ratios to random and to BTS and the
+differences value - random CTR and value - BTS come from one bootstrap resample per draw
+(paired intervals).
 
 The DR reward model is a logistic regression of the click on item, position, user features and
 the logged item's affinity, cross-fitted on two folds of the rows being evaluated (each row is
@@ -146,6 +155,28 @@ def position_distribution(log: BanditLog) -> FloatArray:
         np.divide(counts, totals, out=np.full_like(counts, 1.0 / log.items), where=totals > 0),
         dtype=np.float64,
     )
+
+
+def pscore_distribution(log: BanditLog, mean: str) -> FloatArray:
+    """The logging policy's marginal probability of each item at each position from the
+    logged propensities of the (item, position) pairs it showed: ``harmonic`` (n over the sum
+    of 1/p: consistent for the time-averaged probability, since a pair logged with
+    probability p_t at time t is seen in proportion to p_t) or ``arithmetic`` (size-biased:
+    over-weights the times a pair was likely, so it sums well above 1 per position; given
+    renormalised per position). Unseen pairs get 0. Shape (positions, items)."""
+    shown = np.zeros((POSITIONS, log.items))
+    np.add.at(shown, (log.position, log.item), 1.0)
+    if mean == "harmonic":
+        total = np.zeros_like(shown)
+        np.add.at(total, (log.position, log.item), 1.0 / log.pscore)
+        return np.asarray(
+            np.divide(shown, total, out=np.zeros_like(shown), where=total > 0), dtype=np.float64
+        )
+    total = np.zeros_like(shown)
+    np.add.at(total, (log.position, log.item), log.pscore)
+    means = np.divide(total, shown, out=np.zeros_like(shown), where=shown > 0)
+    sums = means.sum(axis=1, keepdims=True)
+    return np.asarray(np.divide(means, sums, out=means, where=sums > 0), dtype=np.float64)
 
 
 def slate_from_scores(scores: FloatArray) -> FloatArray:
@@ -282,6 +313,145 @@ def choose_item_precision(
     return best, scores
 
 
+# ----------------------------------------------------------------------------- Postwise's policy
+
+
+def position_factors(logs: list[BanditLog], pseudo_clicks: float = 10.0) -> FloatArray:
+    """Click rate of each position over the pooled click rate (position bias), from every
+    row of ``logs``, smoothed towards 1 with ``pseudo_clicks`` clicks per position."""
+    clicks = np.zeros(POSITIONS)
+    shown = np.zeros(POSITIONS)
+    for log in logs:
+        np.add.at(clicks, log.position, log.click)
+        np.add.at(shown, log.position, 1.0)
+    ctr = clicks.sum() / max(shown.sum(), 1.0)
+    if ctr <= 0:
+        return np.ones(POSITIONS)
+    return np.asarray((clicks + pseudo_clicks) / (shown * ctr + pseudo_clicks), dtype=np.float64)
+
+
+def popularity_counts(logs: list[BanditLog], items: int) -> tuple[FloatArray, FloatArray]:
+    """Per item, the clicks and the position-normalised impressions (each impression counts
+    its position's factor) of both logs. Both loggers are context-free, so an item's clicks
+    over its impressions estimate its click rate without importance weights."""
+    factors = position_factors(logs)
+    clicks = np.zeros(items)
+    exposure = np.zeros(items)
+    for log in logs:
+        np.add.at(clicks, log.item, log.click)
+        np.add.at(exposure, log.item, factors[log.position])
+    return clicks, exposure
+
+
+def thompson_slate(
+    alpha: FloatArray, beta: FloatArray, rng: np.random.Generator, draws: int
+) -> FloatArray:
+    """Slate probabilities (positions, items) of Thompson sampling over Beta(alpha, beta)."""
+    return slate_from_scores(rng.beta(alpha, beta, size=(draws, alpha.shape[0])))
+
+
+@dataclass(frozen=True)
+class SlateCandidate:
+    """One context-free candidate of the ``postwise`` policy (see :func:`candidate_slate`).
+
+    ``incumbent``: weight of the incumbent's (training BTS log's) item-position shares, the
+    rest going to Thompson sampling on the clicks; ``strength``: weight of the Thompson prior
+    in impressions; ``share_power``: 0 for a prior mean equal for every item (the pooled
+    click rate), > 0 for a prior mean proportional to (incumbent share * items)^power."""
+
+    name: str
+    incumbent: float
+    strength: float = 1000.0
+    share_power: float = 0.0
+
+
+CANDIDATES = (
+    SlateCandidate("incumbent", 1.0),
+    SlateCandidate("incumbent_mix_0.75", 0.75, 10000.0),
+    SlateCandidate("incumbent_mix_0.5", 0.5, 10000.0),
+    SlateCandidate("incumbent_prior_ts", 0.0, 1000.0, 0.5),
+    SlateCandidate("popularity_ts", 0.0, 10000.0),
+    SlateCandidate("popularity_ts_weak", 0.0, 1000.0),
+)
+
+
+def candidate_slate(
+    candidate: SlateCandidate,
+    logs: list[BanditLog],
+    items: int,
+    rng: np.random.Generator,
+    draws: int,
+) -> FloatArray:
+    """The (positions, items) distribution of ``candidate`` trained on ``logs``: Beta-Thompson
+    on position-normalised clicks of both logs with an empirical-Bayes prior (mean the pooled
+    click rate, or shaped by the incumbent's shares), mixed with the incumbent's shares."""
+    clicks, exposure = popularity_counts(logs, items)
+    ctr = float(np.clip(clicks.sum() / max(exposure.sum(), 1.0), 1e-4, 0.5))
+    share = incumbent_share(logs, items)
+    relative = (share * items + 0.05) ** candidate.share_power
+    mean = np.clip(ctr * relative / relative.mean(), 1e-6, 0.5)
+    alpha = clicks + mean * candidate.strength
+    beta = np.maximum(exposure - clicks, 0.0) + (1.0 - mean) * candidate.strength
+    learnt = thompson_slate(alpha, beta, rng, draws)
+    if candidate.incumbent <= 0:
+        return learnt
+    bts = [log for log in logs if log.policy == "bts"]
+    incumbent = position_distribution(bts[0]) if bts else np.full((POSITIONS, items), 1 / items)
+    return np.asarray(
+        candidate.incumbent * incumbent + (1.0 - candidate.incumbent) * learnt, dtype=np.float64
+    )
+
+
+def _snipw_of(distribution: FloatArray, log: BanditLog) -> float:
+    target = _at_positions(distribution, log)
+    rows = np.arange(len(log))
+    return estimate(LoggedFeedback(log.click, log.pscore, target[rows, log.item]), "snipw")
+
+
+def validation_scores(logs: list[BanditLog], settings: EvaluationSettings) -> dict[str, float]:
+    """Each candidate's SNIPW value over random's click rate on the training random log, by
+    two-fold cross-fitting in time inside the training rows: trained on the earlier half of
+    every log and scored on the later half of the random log, and the other way round, so
+    every training random row validates (a 30% fold holds only 2-9 clicks per campaign).
+    Empty when the training random log has no click."""
+    random_logs = [log for log in logs if log.policy == "random"]
+    if not random_logs or random_logs[0].click.sum() == 0:
+        return {}
+    halves = [log.split_by_time(0.5) for log in logs]
+    validation = next(
+        pair for pair, log in zip(halves, logs, strict=True) if log.policy == "random"
+    )
+    rng = np.random.default_rng(settings.seed + 4)
+    ctr = float(random_logs[0].click.mean())
+    scores: dict[str, float] = {}
+    for candidate in CANDIDATES:
+        weighted, weights = 0.0, 0.0
+        for fold in (0, 1):
+            train = [pair[1 - fold] for pair in halves]
+            rows = validation[fold]
+            slate = candidate_slate(candidate, train, logs[0].items, rng, settings.draws)
+            target = _at_positions(slate, rows)[np.arange(len(rows)), rows.item] / rows.pscore
+            weighted += float(np.sum(target * rows.click))
+            weights += float(np.sum(target))
+        scores[candidate.name] = (weighted / weights if weights > 0 else 0.0) / ctr
+    return scores
+
+
+def pooled_choice(
+    training: dict[str, list[BanditLog]], settings: EvaluationSettings
+) -> tuple[SlateCandidate, dict[str, dict[str, float]]]:
+    """The candidate with the best mean validation ratio over the campaigns (their items
+    differ, but 14-40 validation clicks per campaign are too few to choose alone);
+    ties and no validation clicks at all go to the first candidate (the incumbent's shares).
+    Also each campaign's scores."""
+    scores = {campaign: validation_scores(logs, settings) for campaign, logs in training.items()}
+    scored = [s for s in scores.values() if s]
+    if not scored:
+        return CANDIDATES[0], scores
+    mean = {c.name: float(np.mean([s[c.name] for s in scored])) for c in CANDIDATES}
+    return max(CANDIDATES, key=lambda c: mean[c.name]), scores  # max keeps the first of equals
+
+
 # ----------------------------------------------------------------------------- estimation
 
 
@@ -352,9 +522,31 @@ def ts_over_random(
     def entry(key: str) -> dict[str, Any]:
         return {"estimate": point[key], "ci": _interval(draws[key], settings.confidence)}
 
+    def ipw_ratio(distribution: FloatArray) -> float:
+        target = _at_positions(distribution, random_log)[
+            np.arange(len(random_log)), random_log.item
+        ]
+        return _ratio(
+            estimate(LoggedFeedback(random_log.click, random_log.pscore, target), "ipw"),
+            float(random_log.click.mean()),
+        )
+
     return {
         **{name: entry(f"ratio_{name}") for name in ESTIMATORS},
         "bts_value": {name: entry(f"value_{name}") for name in ESTIMATORS},
+        "bts_distribution": {
+            "used": "impression_share",
+            "ipw_over_random": {
+                "impression_share": point["ratio_ipw"],
+                "harmonic_mean_pscore": ipw_ratio(pscore_distribution(bts_log, "harmonic")),
+                "harmonic_mean_pscore_sums": pscore_distribution(bts_log, "harmonic")
+                .sum(axis=1)
+                .tolist(),
+                "arithmetic_mean_pscore_renormalised": ipw_ratio(
+                    pscore_distribution(bts_log, "arithmetic")
+                ),
+            },
+        },
         "random_ctr": entry("random_ctr"),
         "bts_on_policy_ctr": entry("bts_on_policy_ctr"),
         "bts_on_policy_over_random": entry("on_policy_ratio"),
@@ -365,29 +557,13 @@ def ts_over_random(
     }
 
 
-def compare_policies(
-    train_logs: list[BanditLog],
-    eval_random: BanditLog,
-    eval_bts: BanditLog | None,
-    settings: EvaluationSettings,
+def compare_targets(
+    eval_random: BanditLog, targets: dict[str, FloatArray], settings: EvaluationSettings
 ) -> dict[str, Any]:
-    """Postwise's policies trained on ``train_logs``, and BTS, evaluated on ``eval_random``;
-    each policy's value, its ratio to random's CTR and to BTS's value, with intervals."""
-    rng = np.random.default_rng(settings.seed + 1)
-    targets: dict[str, FloatArray] = {}
-    if eval_bts is not None:
-        targets["bts"] = _at_positions(position_distribution(eval_bts), eval_random)
-    beta = train_beta_thompson(train_logs)
-    targets["beta_thompson"] = _at_positions(
-        beta_thompson_slate(beta, rng, settings.draws), eval_random
-    )
-    precision, validation = choose_item_precision(train_logs, settings)
-    features = ContextualFeatures(incumbent_share(train_logs, eval_random.items))
-    logistic = train_logistic_thompson(train_logs, features, precision)
-    targets["logistic_thompson"] = _at_positions(
-        logistic_thompson_slates(logistic, features, eval_random, rng, settings.draws),
-        eval_random,
-    )
+    """Each target's value on ``eval_random`` per estimator, over random's click rate and over
+    BTS's value (when ``targets`` has ``bts``), and the differences value - random CTR and
+    value - BTS value: one bootstrap resample of the rows serves every figure, so the
+    intervals of ratios and differences are paired (tighter than two separate intervals)."""
     rewards_hat = cross_fitted_rewards(eval_random, settings.seed)
     feedback = {name: _feedback(eval_random, t, rewards_hat) for name, t in targets.items()}
 
@@ -400,12 +576,13 @@ def compare_policies(
                 value = estimate(sample, estimator)
                 out[f"{name}|{estimator}|value"] = value
                 out[f"{name}|{estimator}|over_random"] = _ratio(value, random_ctr)
+                out[f"{name}|{estimator}|minus_random"] = value - random_ctr
         if "bts" in feedback:
             for name in feedback:
                 for estimator in ESTIMATORS:
-                    out[f"{name}|{estimator}|over_bts"] = _ratio(
-                        out[f"{name}|{estimator}|value"], out[f"bts|{estimator}|value"]
-                    )
+                    value, bts = out[f"{name}|{estimator}|value"], out[f"bts|{estimator}|value"]
+                    out[f"{name}|{estimator}|over_bts"] = _ratio(value, bts)
+                    out[f"{name}|{estimator}|minus_bts"] = value - bts
         return out
 
     point = values(np.arange(len(eval_random)))
@@ -422,23 +599,18 @@ def compare_policies(
     for name in feedback:
         report: dict[str, Any] = {}
         for estimator in ESTIMATORS:
-            report[estimator] = {
-                "value": entry(f"{name}|{estimator}|value"),
-                "over_random": entry(f"{name}|{estimator}|over_random"),
-            }
-            if f"{name}|{estimator}|over_bts" in point and name != "bts":
-                report[estimator]["over_bts"] = entry(f"{name}|{estimator}|over_bts")
-        dr_over_random = report["dr"]["over_random"]
-        report["beats_random"] = bool(dr_over_random["estimate"] > 1.0)
-        report["beats_random_ci"] = bool(dr_over_random["ci"][0] > 1.0)
-        if "over_bts" in report["dr"]:
-            report["beats_bts"] = bool(report["dr"]["over_bts"]["estimate"] > 1.0)
+            keys = ["value", "over_random", "minus_random"]
+            if name != "bts" and "bts" in feedback:
+                keys += ["over_bts", "minus_bts"]
+            report[estimator] = {key: entry(f"{name}|{estimator}|{key}") for key in keys}
+        dr = report["dr"]
+        report["beats_random"] = bool(dr["minus_random"]["estimate"] > 0.0)
+        report["beats_random_ci"] = bool(dr["minus_random"]["ci"][0] > 0.0)
+        if "minus_bts" in dr:
+            report["beats_bts"] = bool(dr["minus_bts"]["estimate"] > 0.0)
+            report["beats_bts_ci"] = bool(dr["minus_bts"]["ci"][0] > 0.0)
         policies[name] = report
-    policies["logistic_thompson"]["item_prior_precision"] = precision
-    policies["logistic_thompson"]["validation_snipw"] = validation
     return {
-        "train_rows": int(sum(len(log) for log in train_logs)),
-        "train_clicks": int(sum(log.click.sum() for log in train_logs)),
         "eval_rows": len(eval_random),
         "eval_clicks": int(eval_random.click.sum()),
         "random_ctr": entry("random_ctr"),
@@ -446,13 +618,144 @@ def compare_policies(
     }
 
 
+def compare_policies(
+    train_logs: list[BanditLog],
+    eval_random: BanditLog,
+    eval_bts: BanditLog | None,
+    settings: EvaluationSettings,
+    candidate: SlateCandidate = CANDIDATES[0],
+) -> dict[str, Any]:
+    """Postwise's policies trained on ``train_logs`` (``postwise`` as ``candidate``), and BTS,
+    evaluated on ``eval_random`` (see :func:`compare_targets`)."""
+    rng = np.random.default_rng(settings.seed + 1)
+    items = eval_random.items
+    targets: dict[str, FloatArray] = {}
+    if eval_bts is not None:
+        targets["bts"] = _at_positions(position_distribution(eval_bts), eval_random)
+    postwise = candidate_slate(candidate, train_logs, items, rng, settings.draws)
+    targets["postwise"] = _at_positions(postwise, eval_random)
+    beta = train_beta_thompson(train_logs)
+    targets["beta_thompson"] = _at_positions(
+        beta_thompson_slate(beta, rng, settings.draws), eval_random
+    )
+    precision, validation = choose_item_precision(train_logs, settings)
+    features = ContextualFeatures(incumbent_share(train_logs, items))
+    logistic = train_logistic_thompson(train_logs, features, precision)
+    targets["logistic_thompson"] = _at_positions(
+        logistic_thompson_slates(logistic, features, eval_random, rng, settings.draws),
+        eval_random,
+    )
+    report = compare_targets(eval_random, targets, settings)
+    report["policies"]["postwise"]["chosen"] = candidate.name
+    report["policies"]["logistic_thompson"]["item_prior_precision"] = precision
+    report["policies"]["logistic_thompson"]["validation_snipw"] = validation
+    return {
+        "train_rows": int(sum(len(log) for log in train_logs)),
+        "train_clicks": int(sum(log.click.sum() for log in train_logs)),
+        **report,
+    }
+
+
+def time_halves(logs: dict[str, BanditLog]) -> list[list[BanditLog]]:
+    """The earlier and the later half (by timestamp) of every log."""
+    halves = [log.split_by_time(0.5) for log in logs.values()]
+    return [[pair[0] for pair in halves], [pair[1] for pair in halves]]
+
+
+def cross_fitted_comparison(
+    logs: dict[str, BanditLog],
+    settings: EvaluationSettings,
+    candidates: tuple[SlateCandidate, SlateCandidate] = (CANDIDATES[0], CANDIDATES[0]),
+) -> dict[str, Any]:
+    """``postwise`` and BTS evaluated on the whole random log by two-fold cross-fitting in
+    time: each file is cut at its median timestamp; the policy trained on the earlier half
+    (both logs) is evaluated on the later half of the random log, and the one trained on the
+    later half on the earlier half, so no row is evaluated by a policy trained on it.
+    ``candidates[k]`` is the candidate trained on half k. BTS gets the share of its
+    impressions in the same half's BTS log."""
+    random_log = logs["random"]
+    halves = {p: log.split_by_time(0.5) for p, log in logs.items()}
+    order = np.argsort(random_log.time, kind="stable")
+    cut = len(random_log) - round(0.5 * len(random_log))
+    rows = {0: order[:cut], 1: order[cut:]}
+    rng = np.random.default_rng(settings.seed + 5)
+    targets = {name: np.zeros((len(random_log), random_log.items)) for name in ("bts", "postwise")}
+    if "bts" not in logs:
+        del targets["bts"]
+    chosen: list[str] = []
+    for fold in (0, 1):
+        train = [pair[1 - fold] for pair in halves.values()]
+        evaluated = random_log.take(rows[fold])
+        candidate = candidates[1 - fold]
+        slate = candidate_slate(candidate, train, random_log.items, rng, settings.draws)
+        chosen.append(candidate.name)
+        targets["postwise"][rows[fold]] = _at_positions(slate, evaluated)
+        if "bts" in targets:
+            targets["bts"][rows[fold]] = _at_positions(
+                position_distribution(halves["bts"][fold]), evaluated
+            )
+    report = compare_targets(random_log, targets, settings)
+    report["chosen"] = {"trained_on_later_half": chosen[0], "trained_on_earlier_half": chosen[1]}
+    return report
+
+
+def training_logs(
+    train: dict[str, BanditLog], test: dict[str, BanditLog] | None
+) -> list[BanditLog]:
+    """The logs Postwise's policies train on: all of ``train`` with a test folder, else the
+    earliest 70% of each file."""
+    if test is not None:
+        return list(train.values())
+    return [log.split_by_time(LATER_SHARE)[0] for log in train.values()]
+
+
+@dataclass(frozen=True)
+class PostwiseChoice:
+    """The ``postwise`` candidate for the main protocol and for each cross-fitting half, each
+    chosen on training rows pooled over the campaigns (:func:`pooled_choice`)."""
+
+    main: SlateCandidate = CANDIDATES[0]
+    halves: tuple[SlateCandidate, SlateCandidate] = (CANDIDATES[0], CANDIDATES[0])
+    scores: dict[str, Any] | None = None
+
+
+def choose_postwise(
+    train_logs: dict[str, dict[str, BanditLog]],
+    test_logs: dict[str, dict[str, BanditLog]] | None,
+    settings: EvaluationSettings,
+) -> PostwiseChoice:
+    """The pooled choices over every campaign of the training folder that has a random log."""
+    campaigns = {c: logs for c, logs in train_logs.items() if "random" in logs}
+    main, main_scores = pooled_choice(
+        {
+            c: training_logs(logs, None if test_logs is None else test_logs.get(c, {}))
+            for c, logs in campaigns.items()
+        },
+        settings,
+    )
+    first, first_scores = pooled_choice(
+        {c: time_halves(logs)[0] for c, logs in campaigns.items()}, settings
+    )
+    second, second_scores = pooled_choice(
+        {c: time_halves(logs)[1] for c, logs in campaigns.items()}, settings
+    )
+    return PostwiseChoice(
+        main,
+        (first, second),
+        {"main": main_scores, "earlier_half": first_scores, "later_half": second_scores},
+    )
+
+
 def evaluate_campaign(
     train: dict[str, BanditLog],
     test: dict[str, BanditLog] | None,
     settings: EvaluationSettings,
     progress: Callable[[str], None] | None = None,
+    choice: PostwiseChoice | None = None,
 ) -> dict[str, Any]:
-    """Both questions for one campaign (see the module docstring)."""
+    """Both questions for one campaign (see the module docstring); ``choice`` defaults to the
+    incumbent's shares everywhere."""
+    choice = choice or PostwiseChoice()
     if "random" not in train:
         raise ValueError("a campaign needs its random log")
     say = progress or (lambda _message: None)
@@ -470,8 +773,11 @@ def evaluate_campaign(
     if "random" in later:
         say("Postwise policies")
         report["policies"] = compare_policies(
-            list(earlier.values()), later["random"], later.get("bts"), settings
+            list(earlier.values()), later["random"], later.get("bts"), settings, choice.main
         )
+    if test is None:
+        say("Postwise policy, cross-fitted in time")
+        report["cross_fitted"] = cross_fitted_comparison(train, settings, choice.halves)
     return report
 
 
@@ -504,6 +810,8 @@ def evaluate_open_bandit(
             f"{train}: no campaign {', '.join(unknown)} "
             f"(campaigns: {', '.join(sorted(train_logs))})"
         )
+    say("choosing the postwise candidate on training rows, pooled over campaigns")
+    choice = choose_postwise(train_logs, test_logs, settings)
     report: dict[str, Any] = {}
     for campaign in chosen:
         if "random" not in train_logs[campaign]:
@@ -515,7 +823,7 @@ def evaluate_open_bandit(
                 raise ValueError(f"{test}: no random/{campaign}/ log to evaluate on")
             test_campaign = test_logs[campaign]
         report[campaign] = evaluate_campaign(
-            train_logs[campaign], test_campaign, settings, _prefixed(say, campaign)
+            train_logs[campaign], test_campaign, settings, _prefixed(say, campaign), choice
         )
     headline_campaign = "all" if "all" in report else chosen[0]
     headline = report[headline_campaign].get("ts_over_random")
@@ -540,6 +848,13 @@ def evaluate_open_bandit(
             "reference": REFERENCE_TS_OVER_RANDOM,
             **{name: headline[name] for name in ESTIMATORS},
             "bts_on_policy_over_random": headline["bts_on_policy_over_random"],
+        },
+        "postwise_choice": {
+            "candidates": [vars(c) for c in CANDIDATES],
+            "main": choice.main.name,
+            "earlier_half": choice.halves[0].name,
+            "later_half": choice.halves[1].name,
+            "validation_over_random": choice.scores,
         },
         "campaigns": report,
     }

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -49,11 +50,24 @@ def test_eval_bandit_json_on_a_slice_of_the_shared_data(tmp_path: Path) -> None:
     assert men["ts_over_random"]["random_rows"] == 3500
     policies = men["policies"]
     assert policies["eval_rows"] == 1050  # the latest 30% of the random slice
-    assert set(policies["policies"]) == {"bts", "beta_thompson", "logistic_thompson"}
+    assert set(policies["policies"]) == {"bts", "postwise", "beta_thompson", "logistic_thompson"}
     logistic = policies["policies"]["logistic_thompson"]
-    assert {"value", "over_random", "over_bts"} <= set(logistic["dr"])
+    assert {"value", "over_random", "over_bts", "minus_random", "minus_bts"} <= set(logistic["dr"])
     assert isinstance(logistic["beats_random"], bool)
     assert logistic["item_prior_precision"] in (1.0, 10.0, 100.0)
+    # the postwise candidate is chosen on training rows and named in the report
+    choice = report["postwise_choice"]
+    names = [c["name"] for c in choice["candidates"]]
+    assert policies["policies"]["postwise"]["chosen"] == choice["main"] in names
+    # a paired difference and its ratio agree in sign (same resample, random CTR > 0)
+    postwise = policies["policies"]["postwise"]["dr"]
+    assert (postwise["minus_random"]["estimate"] > 0) == (postwise["over_random"]["estimate"] > 1)
+    # cross-fitting in time evaluates every random row, each by a policy not trained on it
+    crossed = men["cross_fitted"]
+    assert crossed["eval_rows"] == 3500
+    assert set(crossed["policies"]) == {"bts", "postwise"}
+    bts_distribution = men["ts_over_random"]["bts_distribution"]
+    assert bts_distribution["used"] == "impression_share"
 
 
 @pytest.mark.skipif(not OPEN_BANDIT.is_dir(), reason="shared data absent")
@@ -68,6 +82,7 @@ def test_eval_bandit_with_a_test_folder(tmp_path: Path) -> None:
     assert men["ts_over_random"]["random_rows"] == 834  # the test folder's random rows
     assert men["policies"]["eval_rows"] == 834
     assert men["policies"]["train_rows"] == 3000
+    assert "cross_fitted" not in men  # the --test rows are the only evaluation rows
 
 
 HEADER = "," + ",".join(
@@ -121,3 +136,34 @@ def test_a_folder_without_logs_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["engage", "eval", "bandit", "--train", str(tmp_path)])
     assert result.exit_code == 1
     assert "no open_bandit logs" in " ".join(result.output.split())
+
+
+def test_harmonic_mean_of_logged_propensities_recovers_the_time_averaged_distribution() -> None:
+    # an item logged with probability 0.8 half the time and 0.2 the other half has a
+    # time-averaged probability 0.5: the arithmetic mean of its logged propensities is
+    # size-biased (0.68), the harmonic mean and the impression share are not
+    from postwise.engage.bandit_evaluation import position_distribution, pscore_distribution
+    from postwise.engage.open_bandit import BanditLog
+
+    rng = np.random.default_rng(0)
+    rows = 40000
+    early = np.arange(rows) < rows // 2
+    p_item0 = np.where(early, 0.8, 0.2)
+    item = (rng.random(rows) >= p_item0).astype(np.int64)
+    pscore = np.where(item == 0, p_item0, 1.0 - p_item0)
+    log = BanditLog(
+        "bts",
+        "synthetic",
+        np.arange(rows, dtype=np.float64),
+        item,
+        np.zeros(rows, dtype=np.int64),
+        np.zeros(rows),
+        pscore,
+        np.full((rows, 4), "a"),
+        np.zeros((rows, 2)),
+        (),
+    )
+    assert abs(pscore_distribution(log, "harmonic")[0, 0] - 0.5) < 0.02
+    assert abs(position_distribution(log)[0, 0] - 0.5) < 0.02
+    arithmetic_mean = float(pscore[item == 0].mean())
+    assert arithmetic_mean > 0.65
