@@ -466,3 +466,30 @@ class ExperimentAssignmentRecord(Base):
     contact_id: Mapped[str] = mapped_column(String(64))
     arm: Mapped[str] = mapped_column(String(64))
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --------------------------------------------------------------------------- copy candidates
+# Written by postwise.content.copy.
+
+
+class CopyCandidateRecord(Base):
+    """A generated subject line and preheader with its guardrail verdict: ``status`` approved,
+    rejected or needs_approval, ``reasons`` why, ``spam_score`` the inbound classifier's score;
+    ``approved_by`` / ``approved_at`` once a person approved it."""
+
+    __tablename__ = "copy_candidates"
+    __table_args__ = (Index("ix_copy_candidates_brief_status", "brief_sha256", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brief_sha256: Mapped[str] = mapped_column(String(64))
+    brief: Mapped[dict[str, Any]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    preheader: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    spam_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    policy_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    approved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

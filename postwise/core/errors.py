@@ -4,11 +4,17 @@
     ├── SettingsError             a setting or the settings file is invalid
     ├── PolicyError               a policy TOML file is missing, unreadable or malformed
     │   ├── ShapingError          (outbound.shaping) a shaping TOML key or value is wrong
+    │   ├── CopyPolicyError       (content.guardrails) a copy policy TOML key or value is wrong
     │   └── ReputationError       (outbound.reputation) a reputation TOML key or value is wrong
     ├── ModelError                a model artefact is missing, corrupt or of the wrong version
     ├── CorpusError               a training / evaluation data folder is not in a known layout
     ├── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)
     │   └── MessageTooLarge
+    ├── TemplateError             (content.templates) a message template cannot be used
+    │   ├── TemplateFormatError   the file is unreadable, malformed TOML or Jinja, or misses keys
+    │   ├── TemplateSecurityError the template reached for internals the sandbox refuses
+    │   ├── TemplateLimitError    rendering ran over a time, size, range or recursion limit
+    │   └── TemplateRenderError   rendering failed otherwise (type error, bad value, ...)
     │
     │   defined beside the code that raises them:
     ├── QuarantineError           (inbound.quarantine) no such entry, or it cannot be released
@@ -21,8 +27,13 @@
     ├── MtaStsError               (outbound.mta_sts) an MTA-STS policy cannot be fetched
     │   └── MtaStsPolicyError     the policy text is malformed
     ├── ConsentError              (engage.contacts) no consent for that purpose and channel
+    ├── CopyError                 (content.copy) a bad brief, a failing model endpoint or reply,
+    │                             or an approval that is not allowed
+    ├── TrackingError             (engage.tracking) a tracking token is malformed, tampered
+    │                             with or of the wrong kind, or a URL cannot be signed
     ├── RegistryError             (engage.registry) no such model or version, nothing to roll back
     ├── DriftError                (engage.drift) a drift reference or current sample is unusable
+    ├── SegmentError              (engage.segments) an invalid segment, unknown or cyclic reference
     └── ReportError               (ops.dmarc_types) a DMARC / TLS report file cannot be read
 
 Malformed mail is *not* an error: the parser records defects and the checks turn them into
@@ -66,3 +77,23 @@ class MessageTooLarge(MessageRejected):
         )
         self.size = size
         self.limit = limit
+
+
+class TemplateError(PostwiseError):
+    """A message template cannot be loaded, rendered or turned into a message."""
+
+
+class TemplateFormatError(TemplateError):
+    """The template file is unreadable, malformed (TOML or Jinja syntax) or misses keys."""
+
+
+class TemplateSecurityError(TemplateError):
+    """The template reached for something the sandbox refuses (internals, unsafe calls)."""
+
+
+class TemplateLimitError(TemplateError):
+    """Rendering ran over a limit: time, output size, value size, range length or depth."""
+
+
+class TemplateRenderError(TemplateError):
+    """Rendering failed for another reason (a type error, a bad value, a missing loader)."""

@@ -195,6 +195,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8025",
         description="public URL of the API server, the root of tracked links, pixel, unsubscribe",
     )
+    copy_policy_path: Path | None = Field(
+        None, description="operator copy-guardrail TOML layered over conf/copy_policy.toml"
+    )
     copy_llm_url: str | None = Field(
         None, description="OpenAI-compatible endpoint for generated copy; unset: offline only"
     )
