@@ -20,10 +20,14 @@ time**. The distribution is the posterior mean of a three-level Dirichlet-multin
 
 A contact without history gets ``q`` (its cohort, else global); one with many events gets its
 own smoothed profile. The concentrations and spreads are chosen by held-out log-likelihood on
-training data (:mod:`postwise.engage.sendtime_evaluation`). ``best_hour`` picks the centre of the
-3-hour window of maximum mass (what maximises the chance of hitting within one hour), and for a
-contact without history samples a profile from ``Dirichlet(prior_strength * q)`` (a Thompson
-draw, seeded per contact) so that new contacts explore the plausible hours.
+training data (:mod:`postwise.engage.sendtime_evaluation`).
+
+The send time is decided on a separate profile, tuned for hits rather than likelihood: the
+contact's own counts, recency-weighted with ``decision_half_life_days`` and not smoothed, plus
+``decision_strength`` pseudo-counts of ``p`` (``None``: ``p`` alone). ``best_hour`` picks the
+centre of its 3-hour window of maximum mass (what maximises the chance of hitting within one
+hour), and for a contact without history samples a profile from ``Dirichlet(prior_strength * q)``
+(a Thompson draw, seeded per contact) so that new contacts explore the plausible hours.
 
 Times: the retail log is in the shop's local time (``SHOP_ZONE``, Europe/London, naive wall-clock
 seconds). Each contact's events are converted to the zone of its country (``COUNTRY_ZONES``,
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -154,25 +158,23 @@ class SendTimeParams:
     factorised: bool = False
     day_strength: float = 5.0
     hour_strength: float = 5.0
-    # prior strength of the profile best_hour decides on (tuned for hits; None = prior_strength)
+    # The decision profile (tuned for hits): own counts with this recency half-life, plus
+    # decision_strength pseudo-counts of the model profile; None = the model profile alone.
     decision_strength: float | None = None
-
-    def for_decision(self) -> SendTimeParams:
-        """The parameters of the profile a send time is chosen from."""
-        if self.decision_strength is None:
-            return self
-        return replace(self, prior_strength=self.decision_strength)
+    decision_half_life_days: float = math.inf
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["half_life_days"] = None if math.isinf(self.half_life_days) else self.half_life_days
+        for name in ("half_life_days", "decision_half_life_days"):
+            out[name] = None if math.isinf(out[name]) else out[name]
         return out
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> SendTimeParams:
         values = dict(data)
-        if values.get("half_life_days") is None:
-            values["half_life_days"] = math.inf
+        for name in ("half_life_days", "decision_half_life_days"):
+            if values.get(name) is None:
+                values[name] = math.inf
         return SendTimeParams(**values)
 
 
@@ -248,7 +250,8 @@ class PurchaseHistory:
 @dataclass
 class SendTimeModel:
     """Fitted profiles. ``counts`` has one row per contact of ``contacts`` (sorted), in local
-    hour-of-week slots, recency-weighted as of ``cutoff``."""
+    hour-of-week slots, recency-weighted as of ``cutoff``; ``decision_counts`` the same counts
+    recency-weighted with ``decision_half_life_days`` (None: equal to ``counts``)."""
 
     params: SendTimeParams
     cutoff: int
@@ -258,6 +261,7 @@ class SendTimeModel:
     counts: np.ndarray
     cohort: dict[int, str]
     seed: int = 0
+    decision_counts: np.ndarray | None = None
 
     @staticmethod
     def fit(
@@ -279,6 +283,7 @@ class SendTimeModel:
         raw = np.bincount(slot, minlength=SLOTS).astype(np.float64)
         global_profile = (raw + params.global_floor) / (raw.sum() + SLOTS * params.global_floor)
         contacts, row = np.unique(contact, return_inverse=True)
+        row = row.reshape(-1)
         cohort = {int(c): history.country.get(int(c)) or UNKNOWN_COHORT for c in contacts}
         cohort_profiles: dict[str, np.ndarray] = {}
         if params.use_cohort and contacts.size:
@@ -288,17 +293,37 @@ class SendTimeModel:
                 cohort_profiles[str(name)] = (counts + params.cohort_strength * global_profile) / (
                     counts.sum() + params.cohort_strength
                 )
-        if math.isinf(params.half_life_days):
-            weight = np.ones(slot.shape[0])
-        else:
-            age_days = (cutoff - shop_time) / DAY
-            weight = np.power(0.5, age_days / params.half_life_days)
-        counts = np.asarray(
-            np.bincount(row * SLOTS + slot, weights=weight, minlength=contacts.shape[0] * SLOTS),
-            dtype=np.float64,
-        ).reshape(contacts.shape[0], SLOTS)
+        age_days = (cutoff - shop_time) / DAY
+
+        def weighted_counts(half_life: float) -> np.ndarray:
+            weight = (
+                np.ones(slot.shape[0])
+                if math.isinf(half_life)
+                else np.power(0.5, age_days / half_life)
+            )
+            return np.asarray(
+                np.bincount(
+                    row * SLOTS + slot, weights=weight, minlength=contacts.shape[0] * SLOTS
+                ),
+                dtype=np.float64,
+            ).reshape(contacts.shape[0], SLOTS)
+
+        counts = weighted_counts(params.half_life_days)
+        decision_counts = (
+            None
+            if params.decision_half_life_days == params.half_life_days
+            else weighted_counts(params.decision_half_life_days)
+        )
         return SendTimeModel(
-            params, cutoff, global_profile, cohort_profiles, contacts, counts, cohort, seed
+            params,
+            cutoff,
+            global_profile,
+            cohort_profiles,
+            contacts,
+            counts,
+            cohort,
+            seed,
+            decision_counts,
         )
 
     def prior(self, contact: int, country: str | None = None) -> np.ndarray:
@@ -306,24 +331,32 @@ class SendTimeModel:
         name = self.cohort.get(contact) or country or UNKNOWN_COHORT
         return self.cohort_profiles.get(name, self.global_profile)
 
-    def predict_proba(
-        self,
-        contacts: np.ndarray,
-        countries: dict[int, str] | None = None,
-        decision: bool = False,
-    ) -> np.ndarray:
-        """Posterior-mean distributions (rows sum to 1) over local hour-of-week slots, one row
-        per contact; ``countries`` gives the cohort of contacts unseen in training. With
-        ``decision``, the profile send times are chosen from (``decision_strength``)."""
-        ids = np.asarray(contacts, dtype=np.int64)
-        extra = countries or {}
-        priors = np.vstack([self.prior(int(c), extra.get(int(c))) for c in ids.tolist()])
+    def _priors(self, ids: np.ndarray, extra: dict[int, str]) -> np.ndarray:
+        """The rows of :meth:`prior` for many contacts (one table look-up per cohort)."""
+        names = [self.cohort.get(c) or extra.get(c) or UNKNOWN_COHORT for c in ids.tolist()]
+        table = sorted(set(names))
+        index = {name: i for i, name in enumerate(table)}
+        rows = np.vstack([self.cohort_profiles.get(n, self.global_profile) for n in table])
+        return np.asarray(rows[[index[n] for n in names]], dtype=np.float64).reshape(-1, SLOTS)
+
+    def _rows(self, table: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Rows of a per-contact table for ``ids`` (zeros for contacts without history)."""
         position = np.searchsorted(self.contacts, ids)
         position = np.minimum(position, max(self.contacts.shape[0] - 1, 0))
         known = (self.contacts.shape[0] > 0) & (self.contacts[position] == ids)
-        counts = np.zeros((ids.shape[0], SLOTS))
-        counts[known] = self.counts[position[known]]
-        p = self.params.for_decision() if decision else self.params
+        out = np.zeros((ids.shape[0], SLOTS))
+        out[known] = table[position[known]]
+        return out
+
+    def predict_proba(
+        self, contacts: np.ndarray, countries: dict[int, str] | None = None
+    ) -> np.ndarray:
+        """Posterior-mean distributions (rows sum to 1) over local hour-of-week slots, one row
+        per contact; ``countries`` gives the cohort of contacts unseen in training."""
+        ids = np.asarray(contacts, dtype=np.int64)
+        priors = self._priors(ids, countries or {})
+        counts = self._rows(self.counts, ids)
+        p = self.params
         if p.factorised:
             priors = self._factorised(counts, priors)
         if p.hour_spread or p.day_spread:
@@ -332,6 +365,24 @@ class SendTimeModel:
         return np.asarray(
             (counts + p.prior_strength * priors) / (total + p.prior_strength), dtype=np.float64
         )
+
+    def decision_profiles(
+        self,
+        contacts: np.ndarray,
+        countries: dict[int, str] | None = None,
+        model_profiles: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The (unnormalised) profiles send times are chosen from: each contact's own counts
+        (recency half-life ``decision_half_life_days``, no smoothing) plus ``decision_strength``
+        times its :meth:`predict_proba` row (passed as ``model_profiles`` when known); the model
+        profile alone when ``decision_strength`` is None."""
+        ids = np.asarray(contacts, dtype=np.int64)
+        model = self.predict_proba(ids, countries) if model_profiles is None else model_profiles
+        strength = self.params.decision_strength
+        if strength is None:
+            return model
+        table = self.counts if self.decision_counts is None else self.decision_counts
+        return np.asarray(self._rows(table, ids) + strength * model, dtype=np.float64)
 
     def _factorised(self, counts: np.ndarray, priors: np.ndarray) -> np.ndarray:
         """Priors that keep the contact's own weekday and hour-of-day preferences: its weekday
@@ -353,10 +404,11 @@ class SendTimeModel:
         return zone_of(self.cohort.get(contact) or country or "")
 
     def best_hour(self, contact: int, country: str | None = None, explore: bool = True) -> SendSlot:
-        """The local hour-of-week to send to ``contact``: the centre of its 3-hour window of
-        maximum posterior mass. A contact without history (``explore``) gets the centre of the
-        best window of one profile drawn from ``Dirichlet(prior_strength * prior)``, seeded by
-        the model's seed and the contact id, so repeated calls agree."""
+        """The local hour-of-week to send to ``contact``: the centre of the 3-hour window of
+        maximum mass of its decision profile (:meth:`decision_profiles`). A contact without
+        history (``explore``) gets the centre of the best window of one profile drawn from
+        ``Dirichlet(prior_strength * prior)``, seeded by the model's seed and the contact id, so
+        repeated calls agree."""
         zone = self.zone(contact, country)
         position = int(np.searchsorted(self.contacts, contact))
         seen = position < self.contacts.shape[0] and int(self.contacts[position]) == contact
@@ -368,5 +420,5 @@ class SendTimeModel:
             )
             draw = rng.dirichlet(concentration)
             return SendSlot(contact, int(best_window(draw)[0]), zone, True)
-        profile = self.predict_proba(np.array([contact]), {contact: country or ""}, decision=True)
+        profile = self.decision_profiles(np.array([contact]), {contact: country or ""})
         return SendSlot(contact, int(best_window(profile)[0]), zone, False)

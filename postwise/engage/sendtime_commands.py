@@ -72,6 +72,14 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             highlight=False,
         )
         console.print(_table(result, "send time"))
+        for name, gain in result["hit_rate_gain"].items():
+            low, high = gain["ci95"]
+            console.print(
+                f"hit-rate gain {name.replace('_', ' ')} baseline: {gain['difference']:+.4f} "
+                f"(95% paired bootstrap {low:+.4f} to {high:+.4f})",
+                markup=False,
+                highlight=False,
+            )
 
     @train_app.command("sendtime")
     def train_sendtime_command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,6 +97,49 @@ def test_shrinkage_toward_cohort_and_own_profile() -> None:
     assert np.abs(own - empirical).sum() < 0.1 < np.abs(own - prior).sum()
     assert abs(own.sum() - 1.0) < 1e-9
     assert int(np.argmax(own)) in {planted[0] - 1, planted[0], planted[0] + 1}
+
+
+def test_decision_profile_follows_own_recent_history() -> None:
+    # contact 1 bought 6 times on Tuesdays at 10h long ago, then 3 times on Thursdays at 15h
+    day = 86_400
+    old = [_seconds(START) + w * 7 * day + (24 + 10) * 3600 for w in range(6)]
+    new = [_seconds(START) + (20 + w) * 7 * day + (3 * 24 + 15) * 3600 for w in range(3)]
+    others = [_seconds(START) + w * 7 * day + (2 * 24 + 12) * 3600 for w in range(30)]
+    history = PurchaseHistory(
+        np.array([1] * 9 + [2] * 30, np.int64),
+        np.array(old + new + others, np.int64),
+        {1: "United Kingdom", 2: "United Kingdom"},
+    )
+    cutoff = new[-1] + day
+    base = SendTimeParams(prior_strength=20.0, hour_spread=0.2)
+    # without a decision profile: the model profile's window (old habit plus the crowd's hour)
+    model = SendTimeModel.fit(history, cutoff, base)
+    assert np.allclose(model.decision_profiles(np.array([1])), model.predict_proba(np.array([1])))
+    # own counts with a long memory: the old habit; with a short one: the recent hour
+    remember = replace(base, decision_strength=1.0)
+    assert SendTimeModel.fit(history, cutoff, remember).best_hour(1).local_slot == 24 + 10
+    recent = replace(base, decision_strength=1.0, decision_half_life_days=30.0)
+    fitted = SendTimeModel.fit(history, cutoff, recent)
+    assert fitted.decision_counts is not None
+    assert fitted.best_hour(1).local_slot == 3 * 24 + 15
+    # the likelihood profile does not depend on the decision parameters
+    assert np.allclose(fitted.predict_proba(np.array([1])), model.predict_proba(np.array([1])))
+
+
+def test_own_mode_baseline_breaks_ties_by_the_most_recent_invoice() -> None:
+    hour = 3600
+    week = 7 * 86_400
+    t0 = _seconds(START)
+    # customer 1: twice at slot 10, twice at slot 40 (the later ones), then one after the cut-off
+    times = [t0 + 10 * hour, t0 + week + 10 * hour, t0 + 2 * week + 40 * hour]
+    times += [t0 + 3 * week + 40 * hour, t0 + 5 * week + 70 * hour]
+    history = PurchaseHistory(
+        np.ones(5, np.int64), np.array(times, np.int64), {1: "United Kingdom"}
+    )
+    cutoff = t0 + 4 * week
+    task = next_invoice_task(history, cutoff, t0 + 6 * week)
+    assert task.target_slot.tolist() == [70]
+    assert BaselineInputs.of(history, task).mode.tolist() == [40]
 
 
 def test_exploration_is_seeded_and_follows_the_prior() -> None:
@@ -240,7 +284,11 @@ def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
     from postwise.engage.sendtime_evaluation import load_sendtime
 
     loaded = load_sendtime(tmp_path / "model")
-    assert loaded.params.variant == card["params"]["variant"]
+    assert loaded.params == SendTimeParams.from_json(
+        {k: v for k, v in card["params"].items() if k not in ("seed", "model_version")}
+    )
+    assert loaded.decision_counts is not None
+    assert "decision_grid" in card["selection"]["postwise"]
     assert loaded.best_hour(12003).zone == "Europe/Berlin"
 
 
