@@ -288,3 +288,61 @@ def test_experiment_store_runs_on_postgresql(pg_engine: Engine) -> None:
     assert measured.arms["b"].mean == 1.0 and measured.arms["a"].mean == 0.0
     effect = measured.effects["b"]
     assert effect is not None and effect["ate"] == pytest.approx(1.0)
+
+
+def test_segments_and_audiences_run_on_postgresql(pg_engine: Engine) -> None:
+    from datetime import timedelta
+
+    from postwise.engage.audiences import evaluate_segment, resolve_audience, save_segment
+    from postwise.engage.contacts import ContactStore
+    from postwise.engage.ingest import import_records
+    from postwise.engage.provenance import record_decision
+    from postwise.outbound.suppression import SuppressionList
+
+    store = ContactStore(pg_engine, b"a" * 32)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    ids = [
+        store.upsert(f"aud{i}@example.org", {"country": "UK", "age": str(20 + i)}) for i in range(4)
+    ]
+    for contact in ids[:3]:
+        store.record_consent(contact, "marketing", "email", True, "form", at - timedelta(days=9))
+    import_records(
+        store,
+        "events",
+        [
+            {
+                "event_id": f"pg-aud-{i}",
+                "contact_id": contact,
+                "type": "purchase",
+                "occurred_at": (at - timedelta(days=5)).isoformat(),
+                "properties": {"shop": "web" if i % 2 else "app"},
+            }
+            for i, contact in enumerate(ids)
+        ],
+    )
+    for i, contact in enumerate(ids):
+        record_decision(
+            pg_engine,
+            contact,
+            "propensity_score",
+            {"score": i / 4},
+            "propensity:pg",
+            "v1",
+            {},
+            "t",
+            at - timedelta(days=1),
+        )
+    save_segment(pg_engine, "pg-buyers", {"event": "purchase", "within_days": 30})
+    segment = {
+        "all": [
+            {"segment": "pg-buyers"},
+            {"attribute": "age", "gte": 21},
+            {"score": "propensity:pg", "gte": 0.25, "max_age_days": 7},
+            {"not": {"event": "purchase", "properties": {"shop": "app"}}},
+        ]
+    }
+    assert evaluate_segment(store, segment, at) == {ids[1], ids[3]}
+    SuppressionList(pg_engine).add("aud1@example.org", "user unknown", "bounce")
+    result = resolve_audience(store, segment, at)
+    assert result.excluded["suppressed"] == (ids[1],)
+    assert result.excluded["consent"] == (ids[3],) and result.included == ()
