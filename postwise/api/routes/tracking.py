@@ -98,7 +98,9 @@ def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.api_route("/c/{token}", methods=["GET", "HEAD"], response_class=Response)
+# HEAD shares each handler but stays out of the OpenAPI schema (one operation id per route).
+@router.head("/c/{token}", response_class=Response, include_in_schema=False)
+@router.get("/c/{token}", response_class=Response)
 async def click(token: str, request: Request) -> Response:
     """Redirect (302) to the link in the token and record a ``click`` event (not for a
     contact without tracking consent). 400 for a bad token."""
@@ -117,7 +119,8 @@ async def click(token: str, request: Request) -> Response:
     return Response(status_code=302, headers={**_NO_STORE, "Location": _location(claims.url)})
 
 
-@router.api_route("/o/{token}", methods=["GET", "HEAD"], response_class=Response)
+@router.head("/o/{token}", response_class=Response, include_in_schema=False)
+@router.get("/o/{token}", response_class=Response)
 async def open_pixel(token: str, request: Request) -> Response:
     """A 1x1 transparent GIF; records an ``open`` event flagged ``machine`` when a proxy,
     prefetcher or scanner fetched it. 400 for a bad token."""
