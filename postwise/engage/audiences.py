@@ -10,9 +10,10 @@ with set algebra. ``not`` is taken against every stored contact.
 
 :func:`resolve_audience` applies, in order, segment membership, consent
 (:meth:`ContactStore.consenting`), the outbound suppression list (by the contact's address; on
-the ``email`` channel, the list's scope), and frequency caps (:func:`decide_send` per contact,
-which records every capped send). Every member ends up either included or excluded under one
-reason, with the ids. :func:`preview` counts the same steps without recording anything.
+the ``email`` channel, the list's scope), and frequency caps (:func:`decide_sends`, the batch
+form of :func:`decide_send`, which records every capped send). Every member ends up either
+included or excluded under one reason, with the ids. :func:`preview` counts the same steps
+without recording anything.
 
 Named segments live in the ``segments`` table (migration 0011): :func:`save_segment`,
 :func:`load_segment`, :func:`list_segments`, :func:`delete_segment`. A reference
@@ -44,8 +45,8 @@ from postwise.engage.fatigue_policy import (
     Downgrade,
     FrequencyPolicy,
     Suppress,
-    decide_send,
-    read_history,
+    decide_sends,
+    read_histories,
 )
 from postwise.engage.segments import (
     AllOf,
@@ -523,7 +524,7 @@ def resolve_audience(
        contact's address, on the ``email`` channel (the list holds e-mail addresses that
        bounced hard, complained or were listed by an operator; it does not govern other
        channels); a contact without a stored address is excluded as ``no_address``;
-    4. ``caps``: :func:`decide_send` per remaining contact; a suppressed send is excluded as
+    4. ``caps``: :func:`decide_sends` over the remaining contacts; a suppressed send is excluded as
        ``capped`` (decide_send records it with its reason), a downgraded one stays included
        and is listed in ``downgraded`` (also recorded).
 
@@ -558,8 +559,9 @@ def resolve_audience(
     downgraded: list[str] = []
     if caps is not None:
         kept = []
+        decided = decide_sends(store, remaining, channel, moment, caps, purpose)
         for contact_id in remaining:
-            decision = decide_send(store, contact_id, channel, moment, caps, purpose)
+            decision = decided[contact_id]
             if isinstance(decision, Suppress):
                 excluded["capped"].append(contact_id)
                 reasons[contact_id] = f"{decision.rule}: {decision.reason}"
@@ -610,10 +612,9 @@ def preview(
     capped = downgraded = 0
     if caps is not None:
         kept = []
+        histories = read_histories(store.engine, remaining, moment, caps)
         for contact_id in remaining:
-            decision = caps.check(
-                contact_id, channel, moment, read_history(store.engine, contact_id, moment, caps)
-            )
+            decision = caps.check(contact_id, channel, moment, histories[contact_id])
             if isinstance(decision, Suppress):
                 capped += 1
             else:

@@ -66,7 +66,9 @@ from postwise.engage.fatigue_policy import (
     Suppress,
     WindowCap,
     decide_send,
+    decide_sends,
     fatigue_score,
+    read_histories,
 )
 from postwise.engage.propensity_data import BankEncoding
 
@@ -84,9 +86,11 @@ __all__ = [
     "cap_from_hazard",
     "cap_outcome",
     "decide_send",
+    "decide_sends",
     "equal_budget_gain",
     "evaluate_fatigue_folder",
     "fatigue_score",
+    "read_histories",
     "response_curve",
     "smooth_hazard",
 ]

@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 from postwise.core.db import EngageEventRecord
 from postwise.engage.contacts import ContactStore
-from postwise.engage.provenance import record_decision
+from postwise.engage.provenance import NewDecision, record_decisions
 
 Action = Literal["suppress", "downgrade"]
 ENGAGEMENT_TYPES = frozenset({"open", "click", "purchase"})
@@ -319,24 +319,36 @@ def read_history(
 ) -> SendHistory:
     """The contact's sends and engagements in the policy's lookback before ``at``, and the
     sends to all contacts in the global cap's window, from ``engage_events``."""
+    return read_histories(engine, [contact_id], at, policy)[contact_id]
+
+
+_IDS_PER_QUERY = 500
+
+
+def read_histories(
+    engine: Engine, contact_ids: Sequence[str], at: datetime, policy: FrequencyPolicy
+) -> dict[str, SendHistory]:
+    """:func:`read_history` for many contacts: one query per 500 contacts and one global
+    count, instead of two queries per contact. Every id gets a history (empty when it has no
+    event in the window)."""
     at = _utc(at)
     table = EngageEventRecord.__table__
     types = ("sent", *sorted(ENGAGEMENT_TYPES))
-    query = select(table.c.occurred_at, table.c.type, table.c.properties).where(
-        table.c.contact_id == contact_id,
-        table.c.type.in_(types),
-        table.c.occurred_at >= at - policy.lookback,
-        table.c.occurred_at < at,
-    )
+    events: dict[str, list[HistoryEvent]] = {contact: [] for contact in contact_ids}
+    wanted = list(events)
     with engine.connect() as connection:
-        events = [
-            HistoryEvent(
-                _utc(when),
-                kind,
-                str((properties or {}).get("channel", DEFAULT_CHANNEL)),
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            query = select(
+                table.c.contact_id, table.c.occurred_at, table.c.type, table.c.properties
+            ).where(
+                table.c.contact_id.in_(wanted[start : start + _IDS_PER_QUERY]),
+                table.c.type.in_(types),
+                table.c.occurred_at >= at - policy.lookback,
+                table.c.occurred_at < at,
             )
-            for when, kind, properties in connection.execute(query)
-        ]
+            for contact, when, kind, properties in connection.execute(query):
+                channel = str((properties or {}).get("channel", DEFAULT_CHANNEL))
+                events[contact].append(HistoryEvent(_utc(when), kind, channel))
         global_sends = 0
         if policy.global_cap is not None:
             count = select(func.count()).where(
@@ -345,7 +357,7 @@ def read_history(
                 table.c.occurred_at < at,
             )
             global_sends = int(connection.execute(count).scalar_one())
-    return SendHistory(events, global_sends)
+    return {contact: SendHistory(found, global_sends) for contact, found in events.items()}
 
 
 def decide_send(
@@ -362,36 +374,63 @@ def decide_send(
     suppressed or downgraded by a cap is recorded (``decisions_for(engine, contact_id)`` shows
     it with its reason). An allowed send is not recorded here: its ``sent`` event is its
     record."""
-    if not store.has_consent(contact_id, purpose, channel):
-        return Suppress(
-            reason=f"no standing consent for {purpose!r} on {channel!r}",
-            rule="consent",
-            count=0.0,
-            limit=0.0,
-            fatigue=0.0,
-            unanswered=0,
-        )
-    engine = store.engine
-    decision = caps.check(contact_id, channel, at, read_history(engine, contact_id, at, caps))
-    if isinstance(decision, Allow):
-        return decision
-    record_decision(
-        engine,
-        contact_id,
-        SUPPRESSED if isinstance(decision, Suppress) else DOWNGRADED,
-        {
-            "action": decision.action,
-            "channel": channel,
-            "rule": decision.rule,
-            "reason": decision.reason,
-            "count": decision.count,
-            "limit": decision.limit,
-        },
-        None,
-        None,
-        {"fatigue": decision.fatigue, "unanswered": decision.unanswered, "channel": channel},
-        caps.as_dict(),
-        _utc(at),
-        keep_features=True,
+    return decide_sends(store, [contact_id], channel, at, caps, purpose)[contact_id]
+
+
+def decide_sends(
+    store: ContactStore,
+    contact_ids: Sequence[str],
+    channel: str,
+    at: datetime,
+    caps: FrequencyPolicy,
+    purpose: str = "marketing",
+) -> dict[str, SendDecision]:
+    """:func:`decide_send` for many contacts at once (a campaign's audience): consent in one
+    batch, histories in one query per 500 contacts, the suppressed and downgraded sends
+    recorded in one transaction. Each id maps to its decision."""
+    at = _utc(at)
+    consenting = store.consenting(list(contact_ids), purpose, channel)
+    refused = Suppress(
+        reason=f"no standing consent for {purpose!r} on {channel!r}",
+        rule="consent",
+        count=0.0,
+        limit=0.0,
+        fatigue=0.0,
+        unanswered=0,
     )
-    return decision
+    decisions: dict[str, SendDecision] = {c: refused for c in contact_ids if c not in consenting}
+    allowed = [c for c in contact_ids if c in consenting]
+    histories = read_histories(store.engine, allowed, at, caps)
+    records: list[NewDecision] = []
+    for contact_id in allowed:
+        decision = caps.check(contact_id, channel, at, histories[contact_id])
+        decisions[contact_id] = decision
+        if isinstance(decision, Allow):
+            continue
+        records.append(
+            NewDecision(
+                contact_id,
+                SUPPRESSED if isinstance(decision, Suppress) else DOWNGRADED,
+                {
+                    "action": decision.action,
+                    "channel": channel,
+                    "rule": decision.rule,
+                    "reason": decision.reason,
+                    "count": decision.count,
+                    "limit": decision.limit,
+                },
+                None,
+                None,
+                {
+                    "fatigue": decision.fatigue,
+                    "unanswered": decision.unanswered,
+                    "channel": channel,
+                },
+                caps.as_dict(),
+                at,
+                keep_features=True,
+            )
+        )
+    if records:
+        record_decisions(store.engine, records)
+    return decisions

@@ -29,6 +29,7 @@ from postwise.engage.fatigue import (
     cap_from_hazard,
     cap_outcome,
     decide_send,
+    decide_sends,
     equal_budget_gain,
     evaluate_fatigue_folder,
     fatigue_score,
@@ -364,3 +365,29 @@ def test_cli_json_on_a_slice_of_the_shared_bank_data(tmp_path: Path) -> None:
     assert curve[0]["contacts"] == 1 and curve[0]["hazard"] < curve[0]["response_rate"]
     assert all(r["hazard_ci"][0] <= r["hazard"] <= r["hazard_ci"][1] for r in curve)
     assert report["expected_gain"] > 0
+
+
+def test_decide_sends_gives_each_contact_what_decide_send_gives(store: ContactStore) -> None:
+    contacts = [_consenting(store, f"b{i}@example.test") for i in range(6)]
+    silent = store.upsert("b-silent@example.test")
+    events = [
+        _event(f"b{i}-{k}", contact, "sent", 1 + k)
+        for i, contact in enumerate(contacts)
+        for k in range(i)  # contact i has i recent unanswered sends
+    ]
+    report, _ = import_records(store, "events", events)
+    assert not report.errors
+    policy = FrequencyPolicy.from_learnt_cap(3)
+    batch = decide_sends(store, [*contacts, silent], "email", NOW, policy)
+    assert set(batch) == {*contacts, silent}
+    assert isinstance(batch[silent], Suppress) and batch[silent].rule == "consent"
+    recorded = {c: decisions_for(store.engine, c) for c in contacts}
+    for contact in contacts:
+        single = decide_send(store, contact, "email", NOW, policy)
+        assert single == batch[contact]
+    kinds = [type(batch[c]).__name__ for c in contacts]
+    assert kinds[:2] == ["Allow", "Allow"] and kinds[-1] == "Suppress"
+    # Each capped contact's batch decision was recorded once, like the single call records it.
+    for contact in contacts:
+        expected = 0 if isinstance(batch[contact], Allow) else 1
+        assert len(recorded[contact]) == expected
