@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +46,7 @@ from postwise.outbound.shaping import (
     event_recorder,
     load_shaping,
 )
-from postwise.outbound.submission import Accepted, Submitter
+from postwise.outbound.submission import Accepted, Submission, SubmissionError, Submitter
 from postwise.outbound.submission_smtp import SubmissionServer
 from postwise.outbound.suppression import SuppressionList
 
@@ -203,10 +203,17 @@ class OutboundServices:
         return take
 
     def submit(self, *args: Any, **kwargs: Any) -> Accepted:
-        """:meth:`Submitter.submit`, then wake the worker."""
+        """:meth:`Submitter.submit` (``not_before=`` holds delivery until then), then wake the
+        worker."""
         accepted = self.submitter.submit(*args, **kwargs)
         self.wake_delivery()
         return accepted
+
+    def submit_many(self, items: Sequence[Submission]) -> list[Accepted | SubmissionError]:
+        """:meth:`Submitter.submit_many` (one durable batch), then wake the worker."""
+        answers = self.submitter.submit_many(items)
+        self.wake_delivery()
+        return answers
 
 
 async def _housekeeping(services: InboundServices, gateway: Gateway | None) -> None:

@@ -34,6 +34,8 @@
     ├── RegistryError             (engage.registry) no such model or version, nothing to roll back
     ├── DriftError                (engage.drift) a drift reference or current sample is unusable
     ├── SegmentError              (engage.segments) an invalid segment, unknown or cyclic reference
+    ├── CampaignError             (engage.campaigns) a bad campaign file or definition, an
+    │                             unknown campaign, or a send or report that cannot run
     └── ReportError               (ops.dmarc_types) a DMARC / TLS report file cannot be read
 
 Malformed mail is *not* an error: the parser records defects and the checks turn them into
@@ -77,6 +79,11 @@ class MessageTooLarge(MessageRejected):
         )
         self.size = size
         self.limit = limit
+
+
+class CampaignError(PostwiseError):
+    """A campaign definition is invalid, the campaign is unknown, or it cannot be sent or
+    reported as asked."""
 
 
 class TemplateError(PostwiseError):

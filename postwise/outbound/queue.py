@@ -23,6 +23,7 @@ import os
 import secrets
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -41,6 +42,7 @@ QUEUED, HELD, DELIVERED, BOUNCED = "queued", "held", "delivered", "bounced"
 STATES = (QUEUED, HELD, DELIVERED, BOUNCED)
 Outcome = Literal["delivered", "deferred", "bounced"]
 # Event types of delivery outcomes (the reputation monitor and dashboards read them).
+_WRITE_BATCH = 256  # spool files written and fsynced together by submit_many
 OUTCOME_EVENTS: dict[str, str] = {
     "delivered": "delivery",
     "deferred": "deferral",
@@ -145,6 +147,34 @@ def new_message_id() -> str:
     return f"{int(time.time() * 1000):013d}{secrets.token_hex(6)}"
 
 
+def _write_batch(targets: list[tuple[Path, bytes]], staging_dir: Path) -> None:
+    """Write each ``(target, raw)`` as :func:`write_durably` does (staging file, fsync, rename)
+    but in three passes, so the disk sees the batch at once: write all, fsync all, rename all.
+    The caller fsyncs the target folder once before anything refers to the files. On an error
+    the staging files are removed and the error raised."""
+    opened: list[tuple[int, Path, Path]] = []
+    try:
+        for target, raw in targets:
+            staging = staging_dir / f".{target.name}.{os.getpid()}.tmp"
+            descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            opened.append((descriptor, staging, target))
+            view = memoryview(raw)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        for descriptor, _, _ in opened:
+            os.fsync(descriptor)
+    except BaseException:
+        for descriptor, staging, _ in opened:
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+            staging.unlink(missing_ok=True)
+        raise
+    for descriptor, _, _ in opened:
+        os.close(descriptor)
+    for _, staging, target in opened:
+        os.replace(staging, target)
+
+
 class OutboundQueue:
     """The queue over one database and one spool folder."""
 
@@ -167,6 +197,23 @@ class OutboundQueue:
         with self.engine.connect() as connection:
             return self._find_idempotent(connection, key)
 
+    def find_idempotent_many(self, keys: Sequence[str]) -> dict[str, Enqueued]:
+        """The earlier submissions of those of ``keys`` seen before, by key (one query per
+        500 keys)."""
+        found: dict[str, Enqueued] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start : start + 500])
+                for key in connection.execute(
+                    select(OutboundMessageRecord.idempotency_key).where(
+                        OutboundMessageRecord.idempotency_key.in_(chunk)
+                    )
+                ).scalars():
+                    hit = self._find_idempotent(connection, str(key))
+                    if hit is not None:
+                        found[str(key)] = hit
+        return found
+
     def _find_idempotent(self, connection: Connection, key: str) -> Enqueued | None:
         row = connection.execute(
             select(OutboundMessageRecord.id).where(OutboundMessageRecord.idempotency_key == key)
@@ -180,10 +227,14 @@ class OutboundQueue:
         ).scalars()
         return Enqueued(row.id, tuple(recipients), duplicate=True)
 
-    def submit(self, prepared: Prepared, now: float | None = None) -> Enqueued:
+    def submit(
+        self, prepared: Prepared, now: float | None = None, not_before: float | None = None
+    ) -> Enqueued:
         """Queue ``prepared`` durably; returns its queue id. With an idempotency key seen
         before, returns the first submission's id with ``duplicate=True`` and queues nothing.
-        Raises QueueError when there is no recipient, OSError when the disk refuses."""
+        ``not_before`` (Unix seconds) keeps the recipients from delivery until then (a
+        scheduled send; the queue lifetime counts from that moment). Raises QueueError when
+        there is no recipient, OSError when the disk refuses."""
         if not prepared.recipients:
             raise QueueError("a message needs at least one recipient to be queued")
         if prepared.idempotency_key:
@@ -194,6 +245,111 @@ class OutboundQueue:
         message_id = new_message_id()
         path = self.spool_path(message_id)
         write_durably(path, [prepared.raw], self.staging)
+        message, rows = self._rows(message_id, prepared, now, not_before)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(OutboundMessageRecord).values(**message))
+                connection.execute(insert(OutboundRecipientRecord), rows)
+                append_event_in(
+                    connection,
+                    f"submission:{message_id}",
+                    "submission",
+                    self._submission_payload(message_id, prepared, len(rows)),
+                )
+        except IntegrityError:
+            remove_durably(path)
+            if prepared.idempotency_key:
+                earlier = self.find_idempotent(prepared.idempotency_key)
+                if earlier is not None:  # a concurrent submission with the same key won
+                    return earlier
+            raise
+        except BaseException:
+            remove_durably(path)
+            raise
+        return Enqueued(message_id, prepared.recipients)
+
+    def submit_many(
+        self,
+        items: Sequence[tuple[Prepared, float | None]],
+        now: float | None = None,
+    ) -> list[Enqueued]:
+        """Queue many ``(prepared, not_before)`` at once, as durably as :meth:`submit`: every
+        spool file is written and fsynced (the folder once), then all rows commit in one
+        transaction. The answer is in ``items`` order; a message whose idempotency key was
+        seen before (in the store or earlier in ``items``) comes back as that submission with
+        ``duplicate=True`` and queues nothing. All or nothing: raises QueueError for a message
+        without recipients (before anything is written) and OSError or a database error with
+        nothing queued."""
+        for prepared, _ in items:
+            if not prepared.recipients:
+                raise QueueError("a message needs at least one recipient to be queued")
+        now = time.time() if now is None else now
+        earlier = self.find_idempotent_many(
+            [p.idempotency_key for p, _ in items if p.idempotency_key]
+        )
+        answers: list[Enqueued | None] = []
+        fresh: list[tuple[str, Prepared, float | None]] = []
+        batch_keys: dict[str, Enqueued] = {}
+        for prepared, not_before in items:
+            key = prepared.idempotency_key
+            if key and key in earlier:
+                answers.append(earlier[key])
+                continue
+            if key and key in batch_keys:
+                first = batch_keys[key]
+                answers.append(Enqueued(first.message_id, first.recipients, duplicate=True))
+                continue
+            message_id = new_message_id()
+            enqueued = Enqueued(message_id, prepared.recipients)
+            if key:
+                batch_keys[key] = enqueued
+            fresh.append((message_id, prepared, not_before))
+            answers.append(enqueued)
+        written = [self.spool_path(message_id) for message_id, _, _ in fresh]
+        try:
+            for start in range(0, len(fresh), _WRITE_BATCH):
+                _write_batch(
+                    [
+                        (self.spool_path(message_id), prepared.raw)
+                        for message_id, prepared, _ in fresh[start : start + _WRITE_BATCH]
+                    ],
+                    self.staging,
+                )
+            if written:
+                fsync_directory(self.messages_dir)
+            messages: list[dict[str, Any]] = []
+            rows: list[dict[str, Any]] = []
+            events: list[tuple[str, str, dict[str, Any]]] = []
+            for message_id, prepared, not_before in fresh:
+                message, recipient_rows = self._rows(message_id, prepared, now, not_before)
+                messages.append(message)
+                rows.extend(recipient_rows)
+                events.append(
+                    (
+                        f"submission:{message_id}",
+                        "submission",
+                        self._submission_payload(message_id, prepared, len(recipient_rows)),
+                    )
+                )
+            if fresh:
+                with self.engine.begin() as connection:
+                    connection.execute(insert(OutboundMessageRecord), messages)
+                    connection.execute(insert(OutboundRecipientRecord), rows)
+                    append_events_in(connection, events)
+        except BaseException:
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            with contextlib.suppress(OSError):
+                fsync_directory(self.messages_dir)
+            raise
+        return [answer for answer in answers if answer is not None]
+
+    def _rows(
+        self, message_id: str, prepared: Prepared, now: float, not_before: float | None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The message row and its recipient rows; ``not_before`` makes them due later."""
+        due = now if not_before is None else max(now, float(not_before))
         message = {
             "id": message_id,
             "idempotency_key": prepared.idempotency_key,
@@ -208,7 +364,7 @@ class OutboundQueue:
             "submitted_by": prepared.submitted_by[:255],
             "envelope_id": prepared.envelope_id,
             "created_at": now,
-            "expires_at": now + self.lifetime_seconds,
+            "expires_at": due + self.lifetime_seconds,
         }
         rows = [
             {
@@ -217,7 +373,7 @@ class OutboundQueue:
                 "domain": recipient.rpartition("@")[2].lower(),
                 "state": QUEUED,
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": due,
                 "last_reply": "",
                 "last_mx": "",
                 "status": "",
@@ -228,33 +384,17 @@ class OutboundQueue:
             }
             for recipient in prepared.recipients
         ]
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(OutboundMessageRecord).values(**message))
-                connection.execute(insert(OutboundRecipientRecord), rows)
-                append_event_in(
-                    connection,
-                    f"submission:{message_id}",
-                    "submission",
-                    {
-                        "message_id": message_id,
-                        "recipients": len(rows),
-                        "source": prepared.source,
-                        "sending_domain": prepared.sending_domain,
-                        "pool": prepared.pool,
-                    },
-                )
-        except IntegrityError:
-            remove_durably(path)
-            if prepared.idempotency_key:
-                earlier = self.find_idempotent(prepared.idempotency_key)
-                if earlier is not None:  # a concurrent submission with the same key won
-                    return earlier
-            raise
-        except BaseException:
-            remove_durably(path)
-            raise
-        return Enqueued(message_id, prepared.recipients)
+        return message, rows
+
+    @staticmethod
+    def _submission_payload(message_id: str, prepared: Prepared, recipients: int) -> dict[str, Any]:
+        return {
+            "message_id": message_id,
+            "recipients": recipients,
+            "source": prepared.source,
+            "sending_domain": prepared.sending_domain,
+            "pool": prepared.pool,
+        }
 
     def load(self, message_id: str) -> bytes:
         """The spooled bytes. Raises QueueError when the message has left the spool."""

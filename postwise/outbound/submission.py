@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -93,6 +94,21 @@ class Accepted:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One message of :meth:`Submitter.submit_many`: the arguments of :meth:`Submitter.submit`."""
+
+    mail_from: str
+    recipients: tuple[str, ...]
+    raw: bytes
+    source: str
+    submitted_by: str
+    idempotency_key: str | None = None
+    pool: str = "default"
+    envelope_id: str | None = None
+    not_before: float | None = None
+
+
 def _check_lines(raw: bytes) -> bytes:
     """CRLF line ends (bare LF is normalised, as submission agents do); refuses lines over
     998 octets, bare CR and NUL."""
@@ -159,17 +175,91 @@ class Submitter:
         idempotency_key: str | None = None,
         pool: str = "default",
         envelope_id: str | None = None,
+        not_before: float | None = None,
     ) -> Accepted:
         """Queue one message. Suppressed recipients are refused (listed in ``refused``) and
         the others queued; raises SubmissionError when the message or every recipient is
-        refused, with the reason."""
+        refused, with the reason. ``not_before`` (Unix seconds) holds delivery until then."""
+        checked = self._checked(
+            mail_from, recipients, raw, source, submitted_by, idempotency_key, pool, envelope_id
+        )
+        if isinstance(checked, Accepted):
+            return checked
+        prepared, refused = checked
+        return Accepted(self.queue.submit(prepared, not_before=not_before), refused)
+
+    def submit_many(self, items: Sequence[Submission]) -> list[Accepted | SubmissionError]:
+        """Queue many messages in one durable batch (:meth:`OutboundQueue.submit_many`): the
+        answer for each item, in order, is what :meth:`submit` would return, or the
+        SubmissionError it would raise (a refused item does not stop the others). Raises
+        OSError or a database error when the batch cannot be queued (then nothing is)."""
+        answers: list[Accepted | SubmissionError | None] = []
+        pending: list[tuple[int, Prepared, float | None, dict[str, str]]] = []
+        # What submit() asks per message, asked once for the batch.
+        earlier = self.queue.find_idempotent_many(
+            [i.idempotency_key for i in items if i.idempotency_key]
+        )
+        addresses: list[str] = []
+        for item in items:
+            for recipient in item.recipients:
+                try:
+                    addresses.append(check_address(recipient))
+                except SubmissionError:
+                    continue  # refused below, item by item
+        listed = self.suppressions.find(addresses)
+        for item in items:
+            try:
+                checked = self._checked(
+                    item.mail_from,
+                    list(item.recipients),
+                    item.raw,
+                    item.source,
+                    item.submitted_by,
+                    item.idempotency_key,
+                    item.pool,
+                    item.envelope_id,
+                    known=(earlier, listed),
+                )
+            except SubmissionError as error:
+                answers.append(error)
+                continue
+            if isinstance(checked, Accepted):
+                answers.append(checked)
+                continue
+            prepared, refused = checked
+            pending.append((len(answers), prepared, item.not_before, refused))
+            answers.append(None)
+        queued = self.queue.submit_many([(p, not_before) for _, p, not_before, _ in pending])
+        for (index, _, _, refused), enqueued in zip(pending, queued, strict=True):
+            answers[index] = Accepted(enqueued, refused)
+        return [answer for answer in answers if answer is not None]
+
+    def _checked(
+        self,
+        mail_from: str,
+        recipients: list[str],
+        raw: bytes,
+        source: str,
+        submitted_by: str,
+        idempotency_key: str | None,
+        pool: str,
+        envelope_id: str | None,
+        known: tuple[dict[str, Enqueued], dict[str, Suppression]] | None = None,
+    ) -> Accepted | tuple[Prepared, dict[str, str]]:
+        """The earlier submission of ``idempotency_key``, or the prepared message and the
+        refused recipients. Raises SubmissionError as :meth:`submit` does. ``known`` holds
+        the batch's earlier submissions and suppression entries, read in bulk beforehand."""
         if idempotency_key is not None:
             if not _IDEMPOTENCY_KEY.match(idempotency_key):
                 raise SubmissionError(
                     "an idempotency key is 1-255 printable ASCII characters without spaces",
                     "501 5.5.4",
                 )
-            earlier = self.queue.find_idempotent(idempotency_key)
+            earlier = (
+                self.queue.find_idempotent(idempotency_key)
+                if known is None
+                else known[0].get(idempotency_key)
+            )
             if earlier is not None:
                 return Accepted(earlier)
         if envelope_id is not None and not _ENVELOPE_ID.match(envelope_id):
@@ -195,7 +285,15 @@ class Submitter:
                 f"the message is {len(raw)} bytes; the limit is {self.settings.max_message_bytes}",
                 "552 5.3.4",
             )
-        suppressed: dict[str, Suppression] = self.suppressions.find(checked)
+        suppressed: dict[str, Suppression] = (
+            self.suppressions.find(checked)
+            if known is None
+            else {
+                normalise_address(r): known[1][normalise_address(r)]
+                for r in checked
+                if normalise_address(r) in known[1]
+            }
+        )
         refused = {
             r: f"suppressed ({suppressed[normalise_address(r)].source}: "
             f"{suppressed[normalise_address(r)].reason})"
@@ -212,7 +310,7 @@ class Submitter:
         prepared = self.prepare(
             sender, allowed, raw, source, submitted_by, idempotency_key, pool, envelope_id
         )
-        return Accepted(self.queue.submit(prepared), refused)
+        return prepared, refused
 
     def prepare(
         self,
