@@ -36,7 +36,7 @@ import numpy as np
 from sqlalchemy import JSON, DateTime, Float, Integer, String
 from sqlalchemy import select as sql_select
 from sqlalchemy import update as sql_update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -272,6 +272,33 @@ def update(
     raise BanditStoreError(
         f"bandit {name!r}: update lost {max_attempts} races with concurrent writers; retry"
     )
+
+
+def update_many_in(
+    connection: Connection, name: str, rewards: Sequence[tuple[str, float]]
+) -> int | None:
+    """Learn every ``(arm, reward)`` of ``rewards`` (non-contextual, outside the holdout) in
+    one write, within ``connection``'s transaction, so the rewards commit or roll back with
+    whatever else the caller writes (the rows that say they were learnt). Returns the new
+    version, or None when another writer changed the bandit since it was read: roll back and
+    try again. Raises BanditStoreError for an unknown bandit, BanditError for a bad arm or
+    reward."""
+    row = connection.execute(
+        sql_select(BanditRecord.version, BanditRecord.state).where(BanditRecord.name == name)
+    ).first()
+    if row is None:
+        raise BanditStoreError(f"bandit {name!r} does not exist; create it first")
+    version, state = int(row[0]), row[1]
+    policy = policy_from_state(state)
+    for arm, reward in rewards:
+        policy.update(arm, check_reward(reward), None)
+    written = connection.execute(
+        sql_update(BanditRecord)
+        .where(BanditRecord.name == name, BanditRecord.version == version)
+        .values(state=policy.to_state(), version=version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return version + 1 if written == 1 else None
 
 
 def holdout_summary(bandit: StoredBandit) -> Mapping[str, float]:

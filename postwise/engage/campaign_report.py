@@ -50,6 +50,13 @@ from postwise.engage.campaigns import CampaignMessageRecord, StoredCampaign, loa
 __all__ = ["METRICS", "SyncResult", "campaign_report", "sync_campaign"]
 
 _CHUNK = 500
+_REWARD_ATTEMPTS = 50
+
+
+class _BanditMoved(Exception):
+    """Another writer changed the bandit during a reward sync: roll back, read again."""
+
+
 METRICS = (
     "sends",
     "scheduled",
@@ -231,28 +238,42 @@ def _feed_bandit(
         )
         if (props or {}).get("campaign") == campaign.id and not (props or {}).get("machine")
     }
-    rewards = ones = 0
-    table = CampaignMessageRecord
+    learnt: list[tuple[Any, float]] = []
     for row in open_rows:
         if row.tracking_message_id in engaged:
-            reward = 1.0
+            learnt.append((row, 1.0))
         elif _utc(row.send_at) + window <= moment:
-            reward = 0.0
-        else:
+            learnt.append((row, 0.0))
+    if not learnt:
+        return 0, 0
+    table = CampaignMessageRecord
+    for _ in range(_REWARD_ATTEMPTS):
+        # One transaction: claim the rows still unlearnt (reward IS NULL, so two syncs never
+        # teach the same message twice) and teach the bandit their rewards; a concurrent
+        # change of the bandit rolls both back (_BanditMoved) and the loop tries again.
+        try:
+            with engine.begin() as connection:
+                claimed: list[tuple[str, float]] = []
+                for row, reward in learnt:
+                    taken = connection.execute(
+                        update(table)
+                        .where(table.id == row.id, table.reward.is_(None))
+                        .values(reward=reward, updated_at=utcnow())
+                    ).rowcount
+                    if taken == 1:
+                        claimed.append((row.variant, reward))
+                if (
+                    claimed
+                    and bandit_store.update_many_in(connection, campaign.bandit, claimed) is None
+                ):
+                    raise _BanditMoved
+        except _BanditMoved:
             continue
-        # Claim the row first (reward IS NULL), so two syncs never teach the same message twice.
-        with engine.begin() as connection:
-            claimed = connection.execute(
-                update(table)
-                .where(table.id == row.id, table.reward.is_(None))
-                .values(reward=reward, updated_at=utcnow())
-            ).rowcount
-        if claimed != 1:
-            continue
-        bandit_store.update(engine, campaign.bandit, row.variant, reward)
-        rewards += 1
-        ones += int(reward == 1.0)
-    return rewards, ones
+        return len(claimed), sum(1 for _, reward in claimed if reward == 1.0)
+    raise CampaignError(
+        f"campaign {campaign.id!r}: the bandit {campaign.bandit!r} kept changing under the "
+        "reward sync; run `postwise campaign sync` again"
+    )
 
 
 # --------------------------------------------------------------------------- report

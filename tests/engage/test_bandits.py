@@ -217,3 +217,30 @@ def test_concurrent_updates_lose_nothing_on_postgresql(postgres_url: str) -> Non
         _assert_nothing_lost(engine, 8, 25)
     finally:
         engine.dispose()
+
+
+def test_many_rewards_are_learnt_in_one_write_that_commits_with_the_callers_transaction(
+    engine: Engine,
+) -> None:
+    create_bandit(engine, "batch", BetaThompson(["a", "b"]))
+    start = load_bandit(engine, "batch").version
+    with engine.begin() as connection:
+        version = bandit_store.update_many_in(
+            connection, "batch", [("a", 1.0), ("a", 0.0), ("b", 1.0), ("a", 1.0)]
+        )
+    assert version == start + 1
+    state = load_bandit(engine, "batch").policy.to_state()
+    assert state["successes"] == [2.0, 1.0] and state["failures"] == [1.0, 0.0]
+
+    # Rolled back with the caller's transaction: nothing was learnt.
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        assert bandit_store.update_many_in(connection, "batch", [("b", 0.0)]) == start + 2
+        transaction.rollback()
+    assert load_bandit(engine, "batch").version == start + 1
+    state = load_bandit(engine, "batch").policy.to_state()
+    assert state["successes"] == [2.0, 1.0] and state["failures"] == [1.0, 0.0]
+    with engine.begin() as connection, pytest.raises(BanditError):
+        bandit_store.update_many_in(connection, "batch", [("zzz", 1.0)])
+    with engine.begin() as connection, pytest.raises(BanditStoreError):
+        bandit_store.update_many_in(connection, "nope", [("a", 1.0)])
