@@ -136,6 +136,33 @@ def is_json_lines(path: Path) -> bool:
     return path.name.lower().endswith(JSON_LINES_SUFFIXES)
 
 
+def read_text(path: Path, error: type[CorpusError] = DatasetError) -> str:
+    """The text of a data file: gunzipped when it starts with the gzip magic bytes, decoded
+    as UTF-8 (a byte-order mark dropped). Raises ``error`` naming the file when it is not."""
+    raw = path.read_bytes()
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: cannot be read as (gzipped) UTF-8 text: {problem}") from problem
+
+
+def parse_number(
+    path: Path, line: int, column: str, text: str, error: type[CorpusError] = DatasetError
+) -> float:
+    """``text`` of ``column`` as a finite float; otherwise ``error`` naming file, line, column."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise error(
+            f"{path} line {line}: column {column!r} holds {text[:40]!r}, not a number"
+        ) from None
+    if not np.isfinite(value):
+        raise error(f"{path} line {line}: column {column!r} holds {text!r}, not finite")
+    return value
+
+
 def _rows(path: Path) -> tuple[list[str], Iterator[list[str]]]:
     """The header and an iterator over the rows of one CSV file (gzip by magic bytes)."""
     raw = path.read_bytes()
@@ -192,18 +219,6 @@ def detect_dataset(folder: Path) -> DatasetName:
     return kinds.pop()
 
 
-def _number(path: Path, line: int, column: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise DatasetError(
-            f"{path} line {line}: column {column!r} holds {text[:40]!r}, not a number"
-        ) from None
-    if not np.isfinite(value):
-        raise DatasetError(f"{path} line {line}: column {column!r} holds {text!r}, not finite")
-    return value
-
-
 def _timestamp(path: Path, line: int, text: str) -> int:
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -252,9 +267,9 @@ def read_retail(folder: Path) -> RetailLog:
             seconds = stamp_cache.get(stamp)
             if seconds is None:
                 seconds = stamp_cache[stamp] = _timestamp(path, line, stamp)
-            quantity = _number(path, line, "Quantity", row[at["Quantity"]])
-            price = _number(path, line, "UnitPrice", row[at["UnitPrice"]])
-            customers.append(int(_number(path, line, "CustomerID", customer)))
+            quantity = parse_number(path, line, "Quantity", row[at["Quantity"]])
+            price = parse_number(path, line, "UnitPrice", row[at["UnitPrice"]])
+            customers.append(int(parse_number(path, line, "CustomerID", customer)))
             invoices.append(int(digits))
             cancelled.append(is_cancel)
             times.append(seconds)
@@ -292,7 +307,10 @@ def read_bank(folder: Path) -> BankTable:
             if len(row) < width:
                 raise DatasetError(f"{path} line {line}: {len(row)} fields, expected {len(header)}")
             numeric.append(
-                [_number(path, line, c, row[i]) for c, i in zip(BANK_NUMERIC, num_at, strict=True)]
+                [
+                    parse_number(path, line, c, row[i])
+                    for c, i in zip(BANK_NUMERIC, num_at, strict=True)
+                ]
             )
             categorical.append([row[i].strip() for i in cat_at])
             answer = row[y_at].strip().lower()
@@ -330,7 +348,7 @@ def read_retail_countries(folder: Path) -> dict[int, str]:
             customer = row[at_customer].strip()
             if not customer:
                 continue
-            key = int(_number(path, line, "CustomerID", customer))
+            key = int(parse_number(path, line, "CustomerID", customer))
             tally = seen.setdefault(key, {})
             country = row[at_country].strip()
             tally[country] = tally.get(country, 0) + 1

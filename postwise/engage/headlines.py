@@ -23,7 +23,6 @@ same mean as the realised clicks, with less simulation noise. Raises ``HeadlineE
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from numpy.typing import NDArray
 
 from postwise.core.errors import CorpusError
 from postwise.engage.bandits import BetaThompson
-from postwise.engage.datasets import data_files
+from postwise.engage.datasets import data_files, read_text
 
 TEST_COLUMN = "clickability_test_id"
 REQUIRED_COLUMNS = (TEST_COLUMN, "impressions", "clicks")
@@ -153,13 +152,7 @@ def read_headline_tests(path: Path) -> HeadlineTests:
 
 
 def _read_file(file: Path, per_test: dict[str, tuple[list[int], list[int]]]) -> None:
-    raw = file.read_bytes()
-    try:
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8-sig")
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise HeadlineError(f"{file}: cannot be read as (gzipped) UTF-8 CSV: {error}") from error
+    text = read_text(file, HeadlineError)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [name.strip() for name in next(reader, [])]

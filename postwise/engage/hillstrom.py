@@ -100,11 +100,7 @@ def _read_file(
     outcomes: dict[str, list[float]],
 ) -> None:
     try:
-        text = (
-            gzip.decompress(raw).decode("utf-8-sig")
-            if raw[:2] == b"\x1f\x8b"
-            else raw.decode("utf-8-sig")
-        )
+        text = (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8-sig")
     except (OSError, EOFError, UnicodeDecodeError) as error:
         raise CorpusError(f"{file}: cannot be read as (gzipped) UTF-8 CSV: {error}") from error
     reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -11,7 +11,6 @@ item at that position), ``user_feature_0..3`` (hashed categories) and
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from postwise.engage.datasets import DatasetError
+from postwise.engage.datasets import DatasetError, parse_number, read_text
 
 POLICIES = ("random", "bts")
 USER_FEATURES = tuple(f"user_feature_{k}" for k in range(4))
@@ -73,31 +72,6 @@ class BanditLog:
         return self.take(order[:cut]), self.take(order[cut:])
 
 
-def _text(path: Path) -> str:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DatasetError(f"{path}: not a readable gzip file ({error})") from error
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DatasetError(f"{path}: not UTF-8 text ({error})") from error
-
-
-def _number(path: Path, line: int, column: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise DatasetError(
-            f"{path} line {line}: column {column!r} holds {text[:40]!r}, not a number"
-        ) from None
-    if not np.isfinite(value):
-        raise DatasetError(f"{path} line {line}: column {column!r} holds {text!r}, not finite")
-    return value
-
-
 def _seconds(path: Path, line: int, text: str) -> float:
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -114,7 +88,7 @@ def _seconds(path: Path, line: int, text: str) -> float:
 
 def read_log_file(path: Path, policy: str, campaign: str) -> BanditLog:
     """One campaign file of one logging policy. Raises DatasetError on any malformed value."""
-    reader = csv.reader(io.StringIO(_text(path)))
+    reader = csv.reader(io.StringIO(read_text(path)))
     header = [h.strip() for h in next(reader, [])]
     if not any(header):
         raise DatasetError(f"{path}: empty file (no header line)")
@@ -146,24 +120,24 @@ def read_log_file(path: Path, policy: str, campaign: str) -> BanditLog:
         if len(row) != len(header):
             raise DatasetError(f"{path} line {line}: {len(row)} fields, expected {len(header)}")
         times.append(_seconds(path, line, row[at["timestamp"]]))
-        arm = _number(path, line, "item_id", row[at["item_id"]])
+        arm = parse_number(path, line, "item_id", row[at["item_id"]])
         if arm != int(arm) or not 0 <= arm < items:
             raise DatasetError(
                 f"{path} line {line}: column 'item_id' holds {row[at['item_id']]!r}, "
                 f"expected an item 0..{items - 1}"
             )
-        slot = _number(path, line, "position", row[at["position"]])
+        slot = parse_number(path, line, "position", row[at["position"]])
         if slot not in (1.0, 2.0, 3.0):
             raise DatasetError(
                 f"{path} line {line}: column 'position' holds {row[at['position']]!r}, "
                 "expected 1, 2 or 3"
             )
-        reward = _number(path, line, "click", row[at["click"]])
+        reward = parse_number(path, line, "click", row[at["click"]])
         if reward not in (0.0, 1.0):
             raise DatasetError(
                 f"{path} line {line}: column 'click' holds {row[at['click']]!r}, expected 0 or 1"
             )
-        probability = _number(path, line, "propensity_score", row[at["propensity_score"]])
+        probability = parse_number(path, line, "propensity_score", row[at["propensity_score"]])
         if not 0.0 < probability <= 1.0:
             raise DatasetError(
                 f"{path} line {line}: column 'propensity_score' holds "
@@ -176,7 +150,7 @@ def read_log_file(path: Path, policy: str, campaign: str) -> BanditLog:
         user.append([row[at[c]].strip() for c in USER_FEATURES])
         values = []
         for k, i in enumerate(columns):
-            values.append(_number(path, line, f"{AFFINITY_PREFIX}{k}", row[i]))
+            values.append(parse_number(path, line, f"{AFFINITY_PREFIX}{k}", row[i]))
         affinity.append(values)
     if not item:
         raise DatasetError(f"{path}: no rows")
