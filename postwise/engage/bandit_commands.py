@@ -13,22 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from postwise.core.errors import PostwiseError
+from postwise.core.json_safe import json_safe
 
 
 def _fail(error: Exception) -> None:
     Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-ready: NaN and infinities (an undefined ratio) as null."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _cell(entry: dict[str, Any] | None, digits: int = 3) -> str:
@@ -123,6 +113,6 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             _fail(error)
             return
         if as_json:
-            print(json.dumps(_clean(report)))
+            print(json.dumps(json_safe(report)))
             return
         _print_report(report)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from postwise.core.errors import PostwiseError
+from postwise.core.json_safe import json_safe
 
 TARGET_HELP = (
     "purchase (next 30 days; every data set) or churn (no purchase in the 90 days after the "
@@ -25,17 +25,6 @@ DATA_HELP = "online_retail, bank_marketing (CSV files) or event-log folder (CSV 
 def _fail(error: Exception) -> None:
     Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
     raise typer.Exit(code=1)
-
-
-def _clean(value: Any) -> Any:
-    """NaN is not JSON: report it as null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _metrics_table(result: dict[str, Any], title: str) -> Table:
@@ -109,7 +98,7 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             _fail(error)
             return
         if as_json:
-            print(json.dumps(_clean(result)))
+            print(json.dumps(json_safe(result)))
             return
         console = Console()
         if "note" in result:

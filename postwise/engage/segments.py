@@ -33,17 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from postwise.core.errors import PostwiseError
+from postwise.engage.ingest import EVENT_TYPES
 
-EVENT_TYPES = (
-    "sent",
-    "delivered",
-    "open",
-    "click",
-    "purchase",
-    "unsubscribe",
-    "complaint",
-    "custom",
-)
 ATTRIBUTE_OPERATORS = ("eq", "ne", "in", "not_in", "gte", "lte", "gt", "lt", "exists", "contains")
 SCORE_OPERATORS = ("gte", "gt", "lte", "lt")
 DEFAULT_SCORE_KIND = "propensity_score"

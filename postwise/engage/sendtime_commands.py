@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from postwise.core.errors import PostwiseError
+from postwise.core.json_safe import json_safe
 
 
 def _fail(error: Exception) -> None:
     Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
     raise typer.Exit(code=1)
-
-
-def _clean(value: Any) -> Any:
-    """NaN and infinities are not JSON: report them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
 
 
 def _table(result: dict[str, Any], title: str) -> Table:
@@ -62,7 +51,7 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             _fail(error)
             return
         if as_json:
-            print(json.dumps(_clean(result)))
+            print(json.dumps(json_safe(result)))
             return
         console = Console()
         console.print(
