@@ -8,6 +8,8 @@
     │   └── ReputationError       (outbound.reputation) a reputation TOML key or value is wrong
     ├── ModelError                a model artefact is missing, corrupt or of the wrong version
     ├── CorpusError               a training / evaluation data folder is not in a known layout
+    │   ├── DatasetError          (engage.datasets) a personalization data file is malformed
+    │   └── HeadlineError         (engage.headlines) an Upworthy-layout file is malformed
     ├── MessageRejected           a message cannot be scanned at all (e.g. larger than the limit)
     │   └── MessageTooLarge
     ├── TemplateError             (content.templates) a message template cannot be used
@@ -15,6 +17,10 @@
     │   ├── TemplateSecurityError the template reached for internals the sandbox refuses
     │   ├── TemplateLimitError    rendering ran over a time, size, range or recursion limit
     │   └── TemplateRenderError   rendering failed otherwise (type error, bad value, ...)
+    ├── CampaignError             a bad campaign file or definition, a send or report that
+    │   │                         cannot run
+    │   ├── UnknownCampaignError  (engage.campaigns) no campaign with that id
+    │   └── DuplicateCampaignError (engage.campaigns) the id is taken
     │
     │   defined beside the code that raises them:
     ├── QuarantineError           (inbound.quarantine) no such entry, or it cannot be released
@@ -26,7 +32,16 @@
     ├── SubmissionError           (outbound.submission) a submission is refused, with the reason
     ├── MtaStsError               (outbound.mta_sts) an MTA-STS policy cannot be fetched
     │   └── MtaStsPolicyError     the policy text is malformed
+    ├── FeedbackError             (outbound.feedback) neither a bounce nor a complaint
+    ├── ContactError              (engage.contacts) an address, purpose or id that cannot be stored
     ├── ConsentError              (engage.contacts) no consent for that purpose and channel
+    ├── IngestError               (engage.ingest) an import file cannot be read at all
+    ├── ScoringError              (engage.scoring) a model the contact store cannot feed
+    ├── ExperimentStoreError      (engage.experiment_store) a stored experiment problem
+    │   ├── UnknownExperimentError  no experiment of that name
+    │   └── DuplicateExperimentError  the name is taken, or a second global holdout
+    ├── BanditStoreError          (engage.bandit_store) an unknown bandit, or updates that kept
+    │                             losing races with concurrent writers
     ├── CopyError                 (content.copy) a bad brief, a failing model endpoint or reply,
     │                             or an approval that is not allowed
     ├── TrackingError             (engage.tracking) a tracking token is malformed, tampered
@@ -34,8 +49,6 @@
     ├── RegistryError             (engage.registry) no such model or version, nothing to roll back
     ├── DriftError                (engage.drift) a drift reference or current sample is unusable
     ├── SegmentError              (engage.segments) an invalid segment, unknown or cyclic reference
-    ├── CampaignError             (engage.campaigns) a bad campaign file or definition, an
-    │                             unknown campaign, or a send or report that cannot run
     └── ReportError               (ops.dmarc_types) a DMARC / TLS report file cannot be read
 
 Malformed mail is *not* an error: the parser records defects and the checks turn them into
