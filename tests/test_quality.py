@@ -47,3 +47,28 @@ def test_every_emitted_symbol_has_a_policy_entry_and_description() -> None:
     symbols_doc = (ROOT / "docs" / "inbound.md").read_text()
     not_in_docs = sorted(name for name in policy.symbols if name not in symbols_doc)
     assert not not_in_docs, f"docs/inbound.md lacks {not_in_docs}"
+
+
+def test_every_postwise_error_is_in_the_tree_of_errors_py() -> None:
+    import importlib
+    import pkgutil
+
+    import postwise
+    from postwise.core import errors
+
+    for module in pkgutil.walk_packages(postwise.__path__, "postwise."):
+        if ".migrations" in module.name or module.name.endswith("__main__"):
+            continue
+        importlib.import_module(module.name)
+
+    def subclasses(cls: type) -> list[type]:
+        found = []
+        for sub in cls.__subclasses__():
+            found += [sub, *subclasses(sub)]
+        return found
+
+    tree = errors.__doc__ or ""
+    missing = sorted(
+        {c.__name__ for c in subclasses(errors.PostwiseError) if c.__name__ not in tree}
+    )
+    assert not missing, f"add to the tree in postwise/core/errors.py: {missing}"
