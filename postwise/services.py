@@ -1,7 +1,8 @@
 """The main job: the scan API, the SMTP gateway and the milter in one process and one event
 loop, sharing one scanner (so feedback learned through any of them applies to all), one
 database and one quarantine; beside them the outbound side: the submission port and the
-delivery worker over one queue.
+delivery worker over one queue, and the trigger watcher that turns engage events into
+triggered campaign messages (woken by ``POST /v1/events``).
 
 Housekeeping runs beside them: messages a crash left in the spool, or that the next hop could
 not take at start, are retried every ``_RETRY_SECONDS``; quarantine retention is applied hourly.
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
@@ -49,6 +50,9 @@ from postwise.outbound.shaping import (
 from postwise.outbound.submission import Accepted, Submission, SubmissionError, Submitter
 from postwise.outbound.submission_smtp import SubmissionServer
 from postwise.outbound.suppression import SuppressionList
+
+if TYPE_CHECKING:
+    from postwise.engage.triggers import TriggerWatcher
 
 log = structlog.get_logger("postwise.services")
 
@@ -238,9 +242,27 @@ async def _housekeeping(services: InboundServices, gateway: Gateway | None) -> N
         since_expiry += _RETRY_SECONDS
 
 
+def _trigger_watcher(
+    settings: Settings, engine: Engine, outbound: OutboundServices
+) -> TriggerWatcher | None:
+    """The trigger watcher (postwise.engage.triggers, polling every second, idle without
+    trigger campaigns) over the shared outbound services, so what it queues wakes the
+    delivery worker; None (logged) when the engage side cannot be set up."""
+    from postwise.core.errors import PostwiseError
+    from postwise.engage.campaign_runner import CampaignRunner
+    from postwise.engage.triggers import TriggerWatcher
+
+    try:
+        runner = CampaignRunner(settings, engine, outbound=outbound)
+    except (PostwiseError, OSError) as error:
+        log.warning("trigger_watcher_disabled", reason=str(error))
+        return None
+    return TriggerWatcher(runner, engine, poll_seconds=1.0)
+
+
 async def run_services(settings: Settings, host: str, port: int) -> None:
     """Run the API, the gateway and the milter until the API server is told to stop
-    (SIGINT / SIGTERM)."""
+    (SIGINT / SIGTERM); beside them the delivery worker and the trigger watcher."""
     from postwise.api.app import create_app
 
     services = InboundServices.from_settings(settings)
@@ -253,6 +275,8 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
         )
     stop_delivery = asyncio.Event()
     delivery: asyncio.Task[None] | None = None
+    stop_triggers = asyncio.Event()
+    triggers: asyncio.Task[None] | None = None
     milter = None
     if settings.milter_enabled:
         from postwise.inbound.milter import MilterServer
@@ -272,7 +296,11 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
             log.info("submission_listening", host=settings.submission_host, port=submission_port)
         if settings.delivery_enabled:
             delivery = asyncio.create_task(outbound.delivery_worker().run(stop_delivery))
+        watcher = _trigger_watcher(settings, services.engine, outbound)
+        if watcher is not None:
+            triggers = asyncio.create_task(watcher.run(stop_triggers))
         app = create_app(settings, services=services, outbound=outbound)
+        app.state.triggers = watcher  # POST /v1/events nudges it
         config = uvicorn.Config(app, host=host, port=port, log_level="info")
         housekeeping = asyncio.create_task(_housekeeping(services, gateway))
         try:
@@ -284,6 +312,9 @@ async def run_services(settings: Settings, host: str, port: int) -> None:
     finally:
         if submission is not None:
             await submission.close()
+        if triggers is not None:
+            stop_triggers.set()
+            await triggers
         if delivery is not None:
             stop_delivery.set()
             await delivery

@@ -378,7 +378,11 @@ def campaign_report(
     complained = _complained_queue_ids(engine, {r.queue_message_id for r in queued})
     attributes = _attributes(engine, [r.contact_id for r in queued])
     by_message = {r.tracking_message_id: r for r in queued}
-    by_contact = {r.contact_id: r for r in queued}
+    # a trigger campaign may send a contact several messages (one per event): a purchase
+    # counts for the latest of them that it follows within the window
+    by_contact: dict[str, list[Any]] = defaultdict(list)
+    for row in sorted(queued, key=lambda r: _utc(r.send_at)):
+        by_contact[row.contact_id].append(row)
     totals = _empty()
     variants: dict[str, dict[str, float]] = defaultdict(_empty)
     segments: dict[str, dict[str, float]] = defaultdict(_empty)
@@ -416,15 +420,21 @@ def campaign_report(
     for contact_id, kind, occurred_at, properties, value in events:
         props = properties or {}
         if kind == "purchase":
-            row = by_contact.get(str(contact_id))
+            bought = _utc(occurred_at)
+            row = next(
+                (
+                    r
+                    for r in reversed(by_contact.get(str(contact_id), []))
+                    if _utc(r.send_at) <= bought < _utc(r.send_at) + window
+                ),
+                None,
+            )
             if row is None:
                 continue
-            start = _utc(row.send_at)
-            if start <= _utc(occurred_at) < start + window:
-                if row.contact_id not in converted:
-                    converted.add(row.contact_id)
-                    count(row, "conversions")
-                count(row, "revenue", float(value or 0.0))
+            if row.contact_id not in converted:
+                converted.add(row.contact_id)
+                count(row, "conversions")
+            count(row, "revenue", float(value or 0.0))
             continue
         if props.get("campaign") != campaign.id:
             continue

@@ -25,7 +25,10 @@ message → the outbound queue, with every step recorded.
 
 A contact whose render, build or submission fails is recorded ``failed`` with the reason and
 reported; the batch goes on. :meth:`CampaignRunner.send_to` sends one contact (the same path,
-with the audience checks done for that contact alone); triggered messages build on it.
+with the audience checks done for that contact alone); triggered messages
+(:mod:`postwise.engage.triggers`) build on it, passing the event id as the ``occasion``: one
+message per (campaign, contact, occasion), idempotency key ``campaign:<id>:<contact>:<event>``.
+A trigger campaign is refused by :meth:`CampaignRunner.send_campaign`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +87,7 @@ __all__ = [
     "CampaignRunner",
     "SendOutcome",
     "SendReport",
+    "idempotency_key",
     "tracking_message_id",
     "variant_template",
 ]
@@ -91,6 +96,7 @@ DECISION_KIND = "campaign_send"
 SCORE_KIND = "propensity_score"
 QUEUED, FAILED, HOLDOUT, GLOBAL_HOLDOUT = "queued", "failed", "holdout", "global_holdout"
 _CHUNK = 500
+_PLAIN_OCCASION = re.compile(r"^[!-~]{1,128}$")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -101,10 +107,25 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def tracking_message_id(campaign_id: str, contact_id: str) -> str:
+def tracking_message_id(campaign_id: str, contact_id: str, occasion: str | None = None) -> str:
     """The ``message`` of a campaign message's tracking tokens and engage events: stable for
-    (campaign, contact), so a re-run names the same message."""
+    (campaign, contact) — and the occasion of a triggered message — so a re-run names the
+    same message."""
+    if occasion:
+        return "m" + _digest(campaign_id, contact_id, occasion)[:31]
     return "m" + _digest(campaign_id, contact_id)[:31]
+
+
+def idempotency_key(campaign_id: str, contact_id: str, occasion: str | None = None) -> str:
+    """The queue's idempotency key of a campaign message: ``campaign:<id>:<contact>``, with
+    ``:<occasion>`` for a triggered message (a digest when the occasion is long or has
+    characters a key cannot hold)."""
+    key = f"campaign:{campaign_id}:{contact_id}"
+    if not occasion:
+        return key
+    if _PLAIN_OCCASION.match(occasion) and len(key) + 1 + len(occasion) <= 255:
+        return f"{key}:{occasion}"
+    return f"{key}:#{_digest(occasion)[:40]}"
 
 
 @dataclass(frozen=True)
@@ -195,6 +216,18 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """A triggered message the queue accepted, to be recorded."""
+
+    variant: str
+    send_at: datetime
+    slot: dict[str, Any]
+    header_id: str
+    accepted: Accepted
+    downgraded: bool
+
+
 class _KnownTrackingConsent(ContactStore):
     """A ContactStore that answers the ``tracking`` consent of a batch from one bulk read
     (``ContactStore.consenting``) instead of one query per message; other questions go to
@@ -250,6 +283,19 @@ def _insert_ignoring(connection: Connection, table: Any, rows: list[dict[str, An
             connection.execute(insert(table), [row])
 
 
+def _duplicate(campaign_id: str, row: Any) -> SendOutcome:
+    """The outcome of a contact (and occasion) whose message was queued before."""
+    return SendOutcome(
+        campaign_id,
+        row.contact_id,
+        "duplicate",
+        row.variant,
+        row.queue_message_id,
+        row.tracking_message_id,
+        _utc(row.send_at),
+    )
+
+
 class CampaignRunner:
     """Sends campaigns from one process. ``outbound`` (default: built from ``settings`` on
     ``engine``) queues the messages; ``tracker`` signs tracked links (default: from the
@@ -286,6 +332,12 @@ class CampaignRunner:
         campaign or one that cannot be prepared (template, sender, segment)."""
         moment = _utc(at or utcnow())
         campaign = load_campaign(self.engine, campaign_id)
+        if campaign.definition.trigger is not None:
+            raise CampaignError(
+                f"campaign {campaign.id!r} is a trigger campaign (its audience is whoever fires "
+                f"its {campaign.definition.trigger.event!r} event): `postwise serve` sends it "
+                "as the events arrive; `campaign send` is for segment campaigns"
+            )
         plan = self._plan(campaign)
         definition = campaign.definition
         set_status(self.engine, campaign.id, "sending")
@@ -337,19 +389,28 @@ class CampaignRunner:
         contact_id: str,
         at: datetime | None = None,
         extra_context: Mapping[str, Any] | None = None,
+        occasion: str | None = None,
     ) -> SendOutcome:
         """Send ``campaign_id`` to one contact as of ``at``, whether or not the contact is in
         the campaign's segment (for triggered messages): consent for the campaign's purpose,
         a stored address, the suppression list and the caps are checked for this contact
         (``excluded`` with the reason otherwise), then the holdout, then the same path as
         :meth:`send_campaign`. ``extra_context`` is added to the template variables (after
-        the contact's own). One message per (campaign, contact): a second call answers
-        ``duplicate``. Raises CampaignError for an unknown campaign; a failure of this
-        contact's message is an outcome ``failed``, not an exception."""
+        the contact's own). One message per (campaign, contact, ``occasion``): a second call
+        answers ``duplicate``. Without an occasion that is one message per (campaign,
+        contact); a triggered message passes its event id, so each event may send once (its
+        idempotency key, tracking message and ``campaign_messages`` row carry the occasion).
+        Raises CampaignError for an unknown campaign; a failure of this contact's message is
+        an outcome ``failed``, not an exception."""
         moment = _utc(at or utcnow())
         campaign = load_campaign(self.engine, campaign_id)
         plan = self._plan(campaign)
         definition = campaign.definition
+        # A message sent already is a duplicate before anything else: the caps would count
+        # it against itself.
+        earlier = self._rows_of(campaign.id, [contact_id], occasion or "").get(contact_id)
+        if earlier is not None and earlier.state == QUEUED:
+            return _duplicate(campaign.id, earlier)
         reason = self._exclusion(campaign, contact_id, moment)
         if reason is not None:
             return SendOutcome(campaign.id, contact_id, "excluded", reason=reason)
@@ -368,7 +429,9 @@ class CampaignRunner:
                 )
             if isinstance(decision, Downgrade):
                 downgraded.add(contact_id)
-        [outcome] = self._send_contacts(plan, [contact_id], moment, extra_context, downgraded)
+        [outcome] = self._send_contacts(
+            plan, [contact_id], moment, extra_context, downgraded, occasion or None
+        )
         return outcome
 
     # ------------------------------------------------------------------ preparation
@@ -534,10 +597,15 @@ class CampaignRunner:
         moment: datetime,
         extra_context: Mapping[str, Any] | None,
         downgraded: set[str],
+        occasion: str | None = None,
     ) -> list[SendOutcome]:
+        """Hold out, skip as duplicates or send each contact. With an ``occasion`` (a
+        triggered message) the message is the contact's for that occasion: queued once per
+        (campaign, contact, occasion); the holdout stays per contact."""
         campaign = plan.campaign
         arms = self._arms(campaign, contact_ids, moment) if contact_ids else {}
-        existing = self._existing(campaign.id, contact_ids)
+        plain = self._rows_of(campaign.id, contact_ids, "")
+        existing = plain if occasion is None else self._rows_of(campaign.id, contact_ids, occasion)
         outcomes: list[SendOutcome] = []
         held: list[tuple[str, str]] = []
         to_send: list[str] = []
@@ -546,27 +614,30 @@ class CampaignRunner:
             row = existing.get(contact_id)
             if arm in (HOLDOUT, GLOBAL_HOLDOUT):
                 outcomes.append(SendOutcome(campaign.id, contact_id, arm))
-                if row is None:
+                if plain.get(contact_id) is None:
                     held.append((contact_id, arm))
             elif arm == "excluded":
                 outcomes.append(
                     SendOutcome(campaign.id, contact_id, "excluded", reason="consent withdrawn")
                 )
             elif row is not None and row.state == QUEUED:
-                outcomes.append(
-                    SendOutcome(
-                        campaign.id,
-                        contact_id,
-                        "duplicate",
-                        row.variant,
-                        row.queue_message_id,
-                        row.tracking_message_id,
-                        _utc(row.send_at),
-                    )
-                )
+                outcomes.append(_duplicate(campaign.id, row))
             else:
                 to_send.append(contact_id)
         self._record_held(campaign, held, moment)
+        if occasion is not None:
+            for contact_id in to_send:
+                outcomes.append(
+                    self._send_occasion(
+                        plan,
+                        contact_id,
+                        occasion,
+                        moment,
+                        extra_context,
+                        contact_id in downgraded,
+                    )
+                )
+            return outcomes
         for start in range(0, len(to_send), self.batch_size):
             chunk = to_send[start : start + self.batch_size]
             retried = [c for c in chunk if c in existing]
@@ -630,6 +701,266 @@ class CampaignRunner:
             policy["sendtime_model"] = plan.sendtime.name
             policy["sendtime_version"] = plan.sendtime.version
         return policy
+
+    # ------------------------------------------------------------------ triggered messages
+
+    def _rows_of(
+        self, campaign_id: str, contact_ids: Sequence[str], occasion: str
+    ) -> dict[str, Any]:
+        """The ``campaign_messages`` row of each contact for ``occasion`` ('' for the
+        campaign send and the holdout)."""
+        table = CampaignMessageRecord
+        found: dict[str, Any] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(contact_ids), _CHUNK):
+                rows = connection.execute(
+                    select(table).where(
+                        table.campaign_id == campaign_id,
+                        table.occasion == occasion,
+                        table.contact_id.in_(contact_ids[start : start + _CHUNK]),
+                    )
+                )
+                found.update({row.contact_id: row for row in rows})
+        return found
+
+    def _send_occasion(
+        self,
+        plan: _Plan,
+        contact_id: str,
+        occasion: str,
+        moment: datetime,
+        extra_context: Mapping[str, Any] | None,
+        downgraded: bool,
+    ) -> SendOutcome:
+        """One triggered message: the batch path for a single contact, with the occasion in
+        its idempotency key, tracking message, Message-ID and ``campaign_messages`` row."""
+        campaign = plan.campaign
+        message = tracking_message_id(campaign.id, contact_id, occasion)
+        attributes, addresses = self._contacts([contact_id])
+        address = addresses.get(contact_id)
+        if contact_id not in attributes or address is None:
+            return self._record_occasion(
+                plan, contact_id, occasion, message, moment, "no stored contact or address"
+            )
+        tracked: ContactStore | None = self.store
+        if self.tracker.consent_rule is TrackingConsentRule.GRANTED:
+            tracked = self.store if self._tracking_granted([contact_id]) else None
+        variant = plan.arms[int(self.rng.choice(len(plan.arms), p=plan.probabilities))]
+        try:
+            send_at, slot = self._send_at(plan, contact_id, attributes[contact_id], moment)
+            raw, header_id = self._compose(
+                plan,
+                contact_id,
+                message,
+                variant,
+                attributes[contact_id],
+                address,
+                self._scores([contact_id]).get(contact_id, {}),
+                tracked,
+                moment,
+                extra_context,
+                downgraded,
+            )
+        except PostwiseError as error:
+            return self._record_occasion(
+                plan, contact_id, occasion, message, moment, f"render: {error}"
+            )
+        submission = Submission(
+            mail_from=plan.envelope_from,
+            recipients=(address,),
+            raw=raw,
+            source="campaign",
+            submitted_by=f"campaign:{campaign.id}"[:255],
+            idempotency_key=idempotency_key(campaign.id, contact_id, occasion),
+            pool=campaign.definition.pool,
+            not_before=send_at.timestamp() if send_at > moment else None,
+        )
+        try:
+            [answer] = self.outbound.submit_many([submission])
+        except Exception as error:  # reported as this contact's failure, like a batch's
+            answer = SubmissionError(f"the message could not be queued: {error}")
+        if isinstance(answer, SubmissionError):
+            return self._record_occasion(
+                plan, contact_id, occasion, message, moment, f"queue: {answer}"
+            )
+        sent = _Sent(variant, send_at, slot, header_id, answer, downgraded)
+        return self._record_occasion(plan, contact_id, occasion, message, moment, sent)
+
+    def _compose(
+        self,
+        plan: _Plan,
+        contact_id: str,
+        message: str,
+        variant: str,
+        attributes: dict[str, Any],
+        address: str,
+        scores: dict[str, float],
+        tracking: ContactStore | None,
+        moment: datetime,
+        extra_context: Mapping[str, Any] | None,
+        downgraded: bool,
+    ) -> tuple[bytes, str]:
+        """What :meth:`_build` makes, for a given tracking ``message`` (a triggered message's
+        names its occasion). Raises TemplateError or TrackingError."""
+        campaign = plan.campaign
+        unsubscribe = self.tracker.unsubscribe_url(campaign.id, message, contact_id, variant)
+        extra: dict[str, Any] = {
+            "unsubscribe_url": unsubscribe,
+            "campaign": {"id": campaign.id, "name": campaign.name},
+            "variant": variant,
+            "downgraded": downgraded,
+        }
+        extra.update(extra_context or {})
+        context = contact_context(attributes, scores=scores, extra=extra)
+        rendered = render(plan.templates[variant], context)
+        if tracking is not None:
+            html = self.tracker.rewrite_links(
+                rendered.html, campaign.id, message, contact_id, variant, consent=tracking
+            )
+            rendered = dataclasses.replace(rendered, html=html)
+        domain = plan.envelope_from.rpartition("@")[2].lower()
+        header_id = f"<{message}.{_digest(campaign.id)[:8]}@{domain}>"
+        built = build_message(
+            rendered,
+            plan.sender,
+            address,
+            unsubscribe_url=unsubscribe if unsubscribe.startswith("https://") else None,
+            message_id=header_id,
+            date=moment,
+            headers={"X-Postwise-Campaign": campaign.id},
+        )
+        return message_bytes(built), header_id
+
+    def _record_occasion(
+        self,
+        plan: _Plan,
+        contact_id: str,
+        occasion: str,
+        message: str,
+        moment: datetime,
+        result: _Sent | str,
+    ) -> SendOutcome:
+        """Store a triggered message (``_Sent``) or its failure (the reason) as
+        :meth:`_record_batch` stores a batch's: row, ``sent`` event and decision, in one
+        transaction; a failed row of the same occasion is replaced."""
+        campaign = plan.campaign
+        now = utcnow()
+        table = cast(Table, CampaignMessageRecord.__table__)
+        policy = {**self._policy(campaign, plan), "occasion": occasion}
+        row: dict[str, Any] = {
+            "campaign_id": campaign.id,
+            "contact_id": contact_id,
+            "occasion": occasion,
+            "tracking_message_id": message,
+            "reward": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        events: list[dict[str, Any]] = []
+        if isinstance(result, str):
+            row.update(
+                variant=None,
+                state=FAILED,
+                reason=result[:2000],
+                queue_message_id=None,
+                header_message_id=None,
+                send_at=moment,
+            )
+            decision = NewDecision(
+                contact_id=contact_id,
+                kind=DECISION_KIND,
+                decision={
+                    "campaign": campaign.id,
+                    "status": FAILED,
+                    "reason": result[:500],
+                    "occasion": occasion,
+                },
+                model_name=campaign.bandit,
+                model_version=str(plan.bandit_version),
+                features={},
+                policy=policy,
+                at=moment,
+                decision_id=_digest(
+                    DECISION_KIND, campaign.id, contact_id, occasion, FAILED, moment.isoformat()
+                )[:40],
+            )
+            outcome = SendOutcome(
+                campaign.id, contact_id, FAILED, tracking_message_id=message, reason=result
+            )
+        else:
+            queue_id = result.accepted.enqueued.message_id
+            probability = dict(zip(plan.arms, plan.probabilities.tolist(), strict=True))
+            row.update(
+                variant=result.variant,
+                state=QUEUED,
+                reason="",
+                queue_message_id=queue_id,
+                header_message_id=result.header_id,
+                send_at=result.send_at,
+            )
+            events.append(
+                {
+                    "event_id": f"campaign-sent:{_digest(campaign.id, contact_id, occasion)[:40]}",
+                    "contact_id": contact_id,
+                    "type": "sent",
+                    "occurred_at": result.send_at,
+                    "properties": {
+                        "campaign": campaign.id,
+                        "variant": result.variant,
+                        "message": message,
+                        "message_id": queue_id,
+                        "channel": campaign.definition.channel,
+                        "occasion": occasion,
+                    },
+                    "value": None,
+                }
+            )
+            decision = NewDecision(
+                contact_id=contact_id,
+                kind=DECISION_KIND,
+                decision={
+                    "campaign": campaign.id,
+                    "status": QUEUED,
+                    "variant": result.variant,
+                    "probability": probability[result.variant],
+                    "arms": list(plan.arms),
+                    "probabilities": plan.probabilities.tolist(),
+                    "send_at": result.send_at.isoformat(),
+                    "downgraded": result.downgraded,
+                    "queue_message_id": queue_id,
+                    "message": message,
+                    "occasion": occasion,
+                },
+                model_name=campaign.bandit,
+                model_version=str(plan.bandit_version),
+                features={"send_time": result.slot},
+                policy=policy,
+                at=moment,
+                keep_features=True,
+                decision_id=_digest(DECISION_KIND, campaign.id, contact_id, occasion, QUEUED)[:40],
+            )
+            outcome = SendOutcome(
+                campaign.id,
+                contact_id,
+                QUEUED,
+                result.variant,
+                queue_id,
+                message,
+                result.send_at,
+            )
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(table).where(
+                    table.c.campaign_id == campaign.id,
+                    table.c.contact_id == contact_id,
+                    table.c.occasion == occasion,
+                    table.c.state != QUEUED,
+                )
+            )
+            _insert_ignoring(connection, table, [row])
+            _insert_ignoring(connection, EngageEventRecord.__table__, events)
+            record_decisions_in(connection, [decision])
+        return outcome
 
     def _contacts(self, contact_ids: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         attributes: dict[str, dict[str, Any]] = {}

@@ -6,7 +6,9 @@ template (a path, snapshotted into the database at creation, or the template sou
 sender, a segment (a stored segment's name or an inline definition), purpose and channel, a
 holdout fraction, subject variants (an explicit list and/or the approved copy candidates of a
 brief), the bandit reward (click or open), the send-time mode (``now`` or ``model``), frequency
-caps and the conversion window of the report.
+caps, the conversion window of the report and, for a trigger campaign, the event that
+sends it (``trigger``: :mod:`postwise.engage.triggers` watches the events; ``campaign send``
+refuses such a campaign).
 
 :func:`create_campaign` validates everything it can before anything is sent (the template
 compiles, the segment parses and its named references exist, the caps are well formed, there
@@ -59,6 +61,7 @@ __all__ = [
     "CampaignRecord",
     "DuplicateCampaignError",
     "StoredCampaign",
+    "TriggerDefinition",
     "UnknownCampaignError",
     "Variant",
     "create_campaign",
@@ -105,17 +108,23 @@ class CampaignRecord(Base):
 class CampaignMessageRecord(Base):
     """One contact of a campaign: held out (``holdout``, ``global_holdout``), ``queued`` (with
     the queue's message id: deliveries and bounces are read from the outbound tables) or
-    ``failed`` (with the reason). ``tracking_message_id`` is the ``message`` of the tracking
+    ``failed`` (with the reason); one row per (campaign, contact, occasion), where the occasion
+    is '' for a campaign send and the event id for a triggered message (migration 0012).
+    ``tracking_message_id`` is the ``message`` of the tracking
     tokens and engage events; ``reward`` is what the bandit learnt from this message."""
 
     __tablename__ = "campaign_messages"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "contact_id", name="uq_campaign_messages_contact"),
+        UniqueConstraint(
+            "campaign_id", "contact_id", "occasion", name="uq_campaign_messages_occasion"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[str] = mapped_column(String(128))
     contact_id: Mapped[str] = mapped_column(String(64))
+    # '' for a campaign send (one message per contact); a triggered message's event id
+    occasion: Mapped[str] = mapped_column(String(128), default="", server_default="")
     variant: Mapped[str | None] = mapped_column(String(128), nullable=True)
     state: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -190,6 +199,50 @@ class BriefDefinition(BaseModel):
     language: str = "en"
 
 
+class TriggerDefinition(BaseModel):
+    """What makes a trigger campaign send (docs/campaigns.md, "Triggered messages"): engage
+    events of type ``event`` (with ``properties.name`` equal to ``name`` when given, and every
+    ``properties`` filter matched: a value, or a list of accepted values), sent
+    ``delay_seconds`` after the event happened; an event seen more than ``max_age_hours`` after
+    that moment is skipped; at most one message per contact in ``once_per_hours`` (0: one
+    per event)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: Literal[
+        "sent", "delivered", "open", "click", "purchase", "unsubscribe", "complaint", "custom"
+    ] = "custom"
+    name: str | None = Field(None, min_length=1, max_length=128)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    delay_seconds: float = Field(0.0, ge=0, le=90 * 86400)
+    max_age_hours: float = Field(24.0, gt=0, le=24 * 365)
+    once_per_hours: float = Field(24.0, ge=0, le=24 * 365)
+
+    @field_validator("properties")
+    @classmethod
+    def _check_filters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, wanted in value.items():
+            accepted = wanted if isinstance(wanted, list) else [wanted]
+            if not accepted or any(isinstance(v, dict | list) for v in accepted):
+                raise ValueError(
+                    f"properties.{key}: expected a value or a non-empty list of values "
+                    "(strings, numbers, booleans)"
+                )
+        return value
+
+    def matches(self, kind: str, properties: Mapping[str, Any]) -> bool:
+        """Whether an engage event of type ``kind`` with ``properties`` fires this trigger."""
+        if kind != self.event:
+            return False
+        if self.name is not None and properties.get("name") != self.name:
+            return False
+        for key, wanted in self.properties.items():
+            accepted = wanted if isinstance(wanted, list) else [wanted]
+            if key not in properties or properties[key] not in accepted:
+                return False
+        return True
+
+
 class CampaignDefinition(BaseModel):
     """A campaign as written in its TOML file or POSTed to the API (docs/campaigns.md)."""
 
@@ -213,6 +266,7 @@ class CampaignDefinition(BaseModel):
     caps: CapsDefinition | None = None
     conversion_window_days: float = Field(7.0, gt=0, le=365)
     pool: str = "default"
+    trigger: TriggerDefinition | None = None
 
     @field_validator("id")
     @classmethod
@@ -346,6 +400,9 @@ class StoredCampaign:
             "reward": self.definition.reward,
             "send_time": self.definition.send_time,
             "conversion_window_days": self.definition.conversion_window_days,
+            "trigger": None
+            if self.definition.trigger is None
+            else self.definition.trigger.model_dump(mode="json"),
             "experiment": self.experiment,
             "bandit": self.bandit,
             "created_at": self.created_at.isoformat(),

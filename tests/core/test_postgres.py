@@ -346,3 +346,9 @@ def test_segments_and_audiences_run_on_postgresql(pg_engine: Engine) -> None:
     result = resolve_audience(store, segment, at)
     assert result.excluded["suppressed"] == (ids[1],)
     assert result.excluded["consent"] == (ids[3],) and result.included == ()
+
+
+def test_campaign_occasions_migration_on_postgresql(pg_engine: Engine, postgres_url: str) -> None:
+    from tests.engage.test_triggers import check_occasion_migration
+
+    check_occasion_migration(postgres_url)

@@ -67,10 +67,16 @@ async def post_contacts(
 
 @router.post("/events")
 async def post_events(
+    request: Request,
     payload: dict[str, Any] | list[Any] = _PAYLOAD,
     store: ContactStore = Depends(get_contact_store),
 ) -> Any:
     """Append engagement events: ``{"event_id", "type", "occurred_at", "contact_id" | "email",
     "value"?, "properties"?}``. Per-item status ``imported``, ``duplicate`` (event id already
-    stored) or ``error``."""
-    return await _ingest("events", payload, store)
+    stored) or ``error``. Wakes the trigger watcher of ``postwise serve``, so a triggered
+    message goes out within seconds."""
+    reply = await _ingest("events", payload, store)
+    watcher = getattr(request.app.state, "triggers", None)
+    if watcher is not None and reply.get("imported"):
+        watcher.nudge()
+    return reply
