@@ -42,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -67,6 +68,9 @@ MAX_URL_CHARS = 2048
 MAX_USER_AGENT_CHARS = 512
 _KEY_LABEL = b"postwise/engage/tracking-token/v1"
 _B64_CHARS = re.compile(r"^[A-Za-z0-9_-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# str.isspace() and the control characters (``\s`` matches exactly what isspace() accepts).
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 Kind = Literal["click", "open", "unsubscribe"]
 _KIND_CODES: dict[str, Kind] = {"c": "click", "o": "open", "u": "unsubscribe"}
@@ -157,7 +161,7 @@ def _b64decode(text: str, what: str) -> bytes:
 def _field(value: str, what: str) -> str:
     if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
         raise TrackingError(f"{what} must be text of at most {MAX_FIELD_CHARS} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise TrackingError(f"{what} {value[:40]!r} holds control characters")
     return value
 
@@ -167,7 +171,7 @@ def check_target_url(url: str) -> str:
     whitespace or control characters, at most MAX_URL_CHARS. TrackingError otherwise."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
         raise TrackingError(f"link URL must be 1-{MAX_URL_CHARS} characters")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         raise TrackingError(f"link URL {url[:80]!r} holds whitespace or control characters")
     try:
         parts = urlsplit(url)
@@ -216,39 +220,30 @@ class Tracker:
     # -- signing
 
     def _tag(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:TAG_BYTES]
+        return hmac.digest(self._key, payload, "sha256")[:TAG_BYTES]
 
     def sign(self, claims: TrackingClaims) -> str:
         """The token of ``claims``. TrackingError when a field cannot be signed."""
         if claims.kind not in _CODE_OF:
             raise TrackingError(f"unknown token kind {claims.kind!r}")
-        try:
-            check_contact_id(claims.contact)
-        except ContactError as error:
-            raise TrackingError(str(error)) from None
-        _field(claims.campaign, "campaign")
-        _field(claims.message, "message")
-        _field(claims.variant, "variant")
+        fields = _message_fields(claims.campaign, claims.message, claims.variant, claims.contact)
         if claims.kind == "click":
             if claims.url is None or claims.link is None or claims.link < 0:
                 raise TrackingError("a click token needs the link URL and its index")
             check_target_url(claims.url)
         elif claims.url is not None or claims.link is not None:
             raise TrackingError(f"a {claims.kind} token carries no link")
-        payload = json.dumps(
-            [
-                TOKEN_VERSION,
-                _CODE_OF[claims.kind],
-                claims.campaign,
-                claims.message,
-                claims.variant,
-                claims.contact,
-                int(claims.issued_at),
-                claims.link,
-                claims.url,
-            ],
-            separators=(",", ":"),
-            ensure_ascii=False,
+        return self._token(_CODE_OF[claims.kind], fields, claims.issued_at, claims.link, claims.url)
+
+    def _token(self, code: str, fields: str, issued: int, link: int | None, url: str | None) -> str:
+        """The token of checked claims; ``fields`` is :func:`_message_fields`. The payload is
+        the compact JSON ``json.dumps([...], separators=(",", ":"), ensure_ascii=False)``
+        would write, put together from its parts: the message's fields are encoded once for
+        all its links."""
+        link_json = str(link) if type(link) is int else json.dumps(link)
+        url_json = "null" if url is None else encode_basestring(url)
+        payload = (
+            f'[{TOKEN_VERSION},"{code}",{fields},{int(issued)},{link_json},{url_json}]'
         ).encode()
         return f"{_b64encode(payload)}.{_b64encode(self._tag(payload))}"
 
@@ -343,23 +338,23 @@ class Tracker:
     ) -> str:
         issued = int(self._clock())
         counter = 0
+        fields = _message_fields(campaign, message, variant, contact)  # checked once
+        click_root = self.base_url + _PATH_OF["click"]
 
         def replace_tag(match: re.Match[str]) -> str:
             nonlocal counter
-            found = _href_of(match.group(0))
-            if found is None:
-                return match.group(0)
-            start, end, raw_value, quoted = found
-            target = self._trackable(raw_value)
-            if target is None:
-                return match.group(0)
-            claims = TrackingClaims(
-                "click", campaign, message, variant, contact, issued, counter, target
-            )
-            counter += 1
-            new_value = html.escape(self._url(claims), quote=True)
-            value = new_value if quoted else f'"{new_value}"'
             tag = match.group(0)
+            found = _href_of(tag)
+            if found is None:
+                return tag
+            start, end, raw_value, quoted = found
+            target = self._trackable(raw_value)  # a URL check_target_url accepts
+            if target is None:
+                return tag
+            token = self._token("c", fields, issued, counter, target)
+            counter += 1
+            new_value = html.escape(click_root + token, quote=True)
+            value = new_value if quoted else f'"{new_value}"'
             return tag[:start] + value + tag[end:]
 
         rewritten = _LINK_TAG.sub(replace_tag, html_text)
@@ -387,6 +382,19 @@ class Tracker:
             return check_target_url(url)
         except TrackingError:
             return None  # a link we cannot sign safely stays as it was
+
+
+def _message_fields(campaign: str, message: str, variant: str, contact: str) -> str:
+    """The JSON of a token's message fields (``"campaign","message","variant","contact"``),
+    checked as :meth:`Tracker.sign` requires. TrackingError otherwise."""
+    try:
+        check_contact_id(contact)
+    except ContactError as error:
+        raise TrackingError(str(error)) from None
+    _field(campaign, "campaign")
+    _field(message, "message")
+    _field(variant, "variant")
+    return ",".join(encode_basestring(value) for value in (campaign, message, variant, contact))
 
 
 def _parse_payload(payload: bytes) -> TrackingClaims:
@@ -422,12 +430,13 @@ _ATTRIBUTE = re.compile(
     r"""(?P<name>[^\s"'>/=]+)(?:\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<uq>[^\s"'>]+)))?"""
 )
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+_TAG_NAME = re.compile(r"<[^\s/>]+")
 
 
 def _href_of(tag: str) -> tuple[int, int, str, bool] | None:
     """(start, end, raw value, quoted) of the first href in ``tag``; None when there is none
     or the tag is marked data-pw-notrack. For a quoted value the span is inside the quotes."""
-    name_end = re.match(r"<[^\s/>]+", tag)
+    name_end = _TAG_NAME.match(tag)
     position = name_end.end() if name_end else 1
     href: tuple[int, int, str, bool] | None = None
     for attribute in _ATTRIBUTE.finditer(tag, position, len(tag) - 1):

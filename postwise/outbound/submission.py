@@ -12,6 +12,7 @@ configured, then queued durably.
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -112,7 +113,8 @@ class Submission:
 def _check_lines(raw: bytes) -> bytes:
     """CRLF line ends (bare LF is normalised, as submission agents do); refuses lines over
     998 octets, bare CR and NUL."""
-    if b"\r" in raw.replace(b"\r\n", b""):
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\r") != crlf:  # a CR that does not start a CRLF
         raise SubmissionError(
             "the message contains a bare CR: end lines with CRLF (or LF only)", "554 5.6.0"
         )
@@ -124,8 +126,13 @@ def _check_lines(raw: bytes) -> bytes:
             "binary content as base64",
             "554 5.6.0",
         )
-    text = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    for number, line in enumerate(text.split(b"\r\n"), start=1):
+    # Every LF ending a CRLF already, the text needs no normalising copy.
+    normal = raw.count(b"\n") == crlf
+    text = raw if normal else raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    lines = text.split(b"\r\n")
+    if max(map(len, lines)) <= MAX_LINE:  # the common case; the loop below names the line
+        return text
+    for number, line in enumerate(lines, start=1):
         if len(line) > MAX_LINE:
             raise SubmissionError(
                 f"line {number} is {len(line)} octets; RFC 5322 2.1.1 allows {MAX_LINE}: encode "
@@ -154,6 +161,12 @@ def _check_header_lines(header: bytes) -> None:
                 "field nor a continuation); put a blank line between header fields and body",
                 "554 5.6.0",
             )
+
+
+@functools.lru_cache(maxsize=256)
+def _from_addresses(value: str) -> tuple[str, ...]:
+    """The addresses of a From field (a batch repeats the same sender)."""
+    return tuple(a for _, a in email.utils.getaddresses([value]) if "@" in a)
 
 
 class Submitter:
@@ -340,7 +353,7 @@ class Submitter:
                 f"the message has {len(from_values)} From fields; RFC 5322 3.6 needs exactly one",
                 "554 5.6.0",
             )
-        addresses = [a for _, a in email.utils.getaddresses([str(from_values[0])]) if "@" in a]
+        addresses = _from_addresses(str(from_values[0]))
         if not addresses:
             raise SubmissionError(f"From {str(from_values[0])[:80]!r} has no address", "554 5.6.0")
         from_domain = addresses[0].rpartition("@")[2].lower().rstrip(">")
