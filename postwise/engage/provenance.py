@@ -36,6 +36,8 @@ from postwise.core.events import append_event_in, append_events_in
 
 def _plain(value: Any) -> Any:
     """JSON-ready: numpy scalars and arrays as Python values, non-finite floats as strings."""
+    if value is None or isinstance(value, str | int):  # the common leaves first (bool is int)
+        return value
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -185,6 +187,9 @@ def record_decisions_in(connection: Connection, decisions: Sequence[NewDecision]
     skipped, as :func:`record_decision` does; returns the ids recorded by this call."""
     now = utcnow()
     pending: dict[str, dict[str, Any]] = {}
+    # A batch usually shares one policy object: convert it once (by identity; the objects
+    # live as long as ``decisions``).
+    policies: dict[int, Any] = {}
     for item in decisions:
         decision_id = item.decision_id or uuid.uuid4().hex
         if decision_id in pending:
@@ -201,7 +206,9 @@ def record_decisions_in(connection: Connection, decisions: Sequence[NewDecision]
             "model_version": item.model_version,
             "features_sha256": features_hash(item.features),
             "features": _plain(item.features) if item.keep_features else None,
-            "policy": _plain(item.policy),
+            "policy": policies[id(item.policy)]
+            if id(item.policy) in policies
+            else policies.setdefault(id(item.policy), _plain(item.policy)),
             "decided_at": moment,
         }
     recorded: list[str] = []

@@ -27,6 +27,7 @@ from postwise.outbound.queue import Enqueued, OutboundQueue, Prepared
 from postwise.outbound.suppression import Suppression, SuppressionList, normalise_address
 
 MAX_LINE = 998
+_SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _LOCAL_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -55,7 +56,7 @@ def check_address(address: str, what: str = "recipient") -> str:
         raise SubmissionError(f"{what} is empty", "501 5.1.3")
     if len(text) > 254:
         raise SubmissionError(f"{what} {text[:60]!r}...: longer than 254 octets", "501 5.1.3")
-    if any(ord(c) < 33 or ord(c) == 127 for c in text):
+    if _SPACE_OR_CONTROL.search(text):
         raise SubmissionError(f"{what} {text!r}: spaces or control characters", "501 5.1.3")
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
