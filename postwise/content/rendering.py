@@ -19,7 +19,7 @@ import functools
 import html as html_escape
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import Address
@@ -43,12 +43,17 @@ _PREHEADER_STYLE = (
     "display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;"
     "overflow:hidden;mso-hide:all"
 )
+# padding so clients do not append body text to the preheader, then the end of its <div>
+_PREHEADER_END = "&#847;&zwnj;&nbsp;" * 8 + "</div>"
 _BLOCK_TAGS = {
     "p", "div", "table", "tr", "section", "article", "header", "footer", "blockquote",
     "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "hr", "center", "pre",
 }  # fmt: skip
 _SKIP_TAGS = {"head", "style", "script", "title", "meta", "link", "-comment"}
 _HIDDEN = re.compile(r"display\s*:\s*none", re.I)
+_HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_RULE = "\n" + "-" * 40 + "\n"
+_BLANK_RUN = re.compile(r"\n{3,}")
 
 
 # ---------------------------------------------------------------------------- HTML
@@ -62,11 +67,7 @@ def finish_html(page: str, css: str, preheader: str) -> str:
         match = _HEAD_END.search(page)
         page = page[: match.start()] + style + page[match.start() :] if match else style + page
     if preheader:
-        hidden = (
-            f'<div style="{_PREHEADER_STYLE}">{html_escape.escape(preheader)}'
-            + "&#847;&zwnj;&nbsp;" * 8
-            + "</div>"
-        )
+        hidden = f'<div style="{_PREHEADER_STYLE}">{html_escape.escape(preheader)}{_PREHEADER_END}'
         match = _BODY_START.search(page)
         page = page[: match.end()] + hidden + page[match.end() :] if match else hidden + page
     try:
@@ -84,62 +85,66 @@ def html_to_text(html: str) -> str:
     out: list[str] = []
     _walk(root, out)
     lines = [" ".join(line.split()) for line in "".join(out).split("\n")]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return _BLANK_RUN.sub("\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def _children(node: LexborNode) -> Iterator[LexborNode]:
+# The walk runs once per message (twice with link tracking), so it reads as little of each
+# node as it can: a text node's own data (``text_content``, what ``text(deep=False)`` gives
+# for it), one attribute dict per element that is not skipped, and no generator per level.
+def _walk(node: LexborNode, out: list[str]) -> None:
     child = node.child
     while child is not None:
-        yield child
+        tag = child.tag
+        if tag == "-text":
+            out.append(child.text_content or "")
+        elif tag not in _SKIP_TAGS:
+            attributes = child.attributes
+            style = attributes.get("style")
+            if not style or _HIDDEN.search(style) is None:
+                _element(child, tag, attributes, out)
         child = child.next
 
 
-def _walk(node: LexborNode, out: list[str]) -> None:
-    for child in _children(node):
-        tag = child.tag
-        if tag == "-text":
-            out.append(child.text(deep=False) or "")
-            continue
-        if tag in _SKIP_TAGS or _HIDDEN.search(child.attributes.get("style") or ""):
-            continue
-        if tag == "br":
-            out.append("\n")
-        elif tag == "img":
-            alt = (child.attributes.get("alt") or "").strip()
-            if alt:
-                out.append(f" {alt} ")
-        elif tag == "a":
-            href = (child.attributes.get("href") or "").strip()
-            inner: list[str] = []
-            _walk(child, inner)
-            label = " ".join("".join(inner).split())
-            if not href or href.startswith("#") or href == label:
-                out.append(label or href)
-            elif href.startswith("mailto:") and href[7:] == label:
-                out.append(label)
-            else:
-                out.append(f"{label} ({href})" if label else href)
-        elif tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-            inner = []
-            _walk(child, inner)
-            out.append("\n\n" + " ".join("".join(inner).split()).upper() + "\n\n")
-        elif tag == "li":
-            out.append("\n- ")
-            _walk(child, out)
-            out.append("\n")
-        elif tag == "hr":
-            out.append("\n" + "-" * 40 + "\n")
-        elif tag in {"td", "th"}:
-            out.append(" ")
-            _walk(child, out)
-            out.append(" ")
-        elif tag in _BLOCK_TAGS:
-            out.append("\n\n" if tag == "p" else "\n")
-            _walk(child, out)
-            out.append("\n\n" if tag == "p" else "\n")
+def _element(
+    node: LexborNode, tag: str | None, attributes: dict[str, str | None], out: list[str]
+) -> None:
+    if tag == "br":
+        out.append("\n")
+    elif tag == "img":
+        alt = (attributes.get("alt") or "").strip()
+        if alt:
+            out.append(f" {alt} ")
+    elif tag == "a":
+        href = (attributes.get("href") or "").strip()
+        inner: list[str] = []
+        _walk(node, inner)
+        label = " ".join("".join(inner).split())
+        if not href or href.startswith("#") or href == label:
+            out.append(label or href)
+        elif href.startswith("mailto:") and href[7:] == label:
+            out.append(label)
         else:
-            _walk(child, out)
+            out.append(f"{label} ({href})" if label else href)
+    elif tag in _HEADING_TAGS:
+        inner = []
+        _walk(node, inner)
+        out.append("\n\n" + " ".join("".join(inner).split()).upper() + "\n\n")
+    elif tag == "li":
+        out.append("\n- ")
+        _walk(node, out)
+        out.append("\n")
+    elif tag == "hr":
+        out.append(_RULE)
+    elif tag == "td" or tag == "th":
+        out.append(" ")
+        _walk(node, out)
+        out.append(" ")
+    elif tag in _BLOCK_TAGS:
+        out.append("\n\n" if tag == "p" else "\n")
+        _walk(node, out)
+        out.append("\n\n" if tag == "p" else "\n")
+    else:
+        _walk(node, out)
 
 
 def audit_html(html: str) -> list[tuple[str, str, str | None]]:

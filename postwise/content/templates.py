@@ -278,6 +278,11 @@ class _HardenedEnvironment(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.globals["range"] = _guarded_range
         self.filters = {name: _guard_filter(name, func) for name, func in self.filters.items()}
+        # What every template of this environment sees as its globals (jinja gives each one a
+        # ChainMap over ``self.globals``, which is set here and never changed afterwards). A
+        # plain dict, shared by all templates, lets a render build the variables of all its
+        # parts once (``_Scope``) instead of copying a ChainMap for every part.
+        self.pw_globals: dict[str, Any] = dict(self.globals)
 
     # Every template, condition expression included, is hardened before code generation.
     def _generate(self, source: nodes.Template, *args: Any, **kwargs: Any) -> str:
@@ -434,11 +439,46 @@ class _Part:
     source: str
     first_line: int | None
     template: jinja2.Template
+    globals: dict[str, Any]  # the environment's ``pw_globals``: what template.globals holds
 
     def line_of(self, template_line: int | None) -> int | None:
         if self.first_line is None or template_line is None:
             return None
         return self.first_line + template_line - 1
+
+
+class _Condition:
+    """A compiled ``when`` expression. Called with variables it is jinja's
+    ``TemplateExpression``; :meth:`evaluate` runs the same compiled code in a context over a
+    message's shared variables (``_Scope``), as ``TemplateExpression.__call__`` does over a
+    copy of them."""
+
+    __slots__ = ("_expression", "_globals", "_template")
+
+    def __init__(self, expression: Callable[..., Any]) -> None:
+        self._expression = expression
+        self._template: jinja2.Template | None = None
+        self._globals: dict[str, Any] = {}
+        template = getattr(expression, "_template", None)  # jinja2 3.1's TemplateExpression
+        if isinstance(template, jinja2.Template) and isinstance(
+            template.environment, _HardenedEnvironment
+        ):
+            self._template = template
+            self._globals = template.environment.pw_globals
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._expression(*args, **kwargs)
+
+    def evaluate(self, scope: _Scope) -> Any:
+        template = self._template
+        if template is None:
+            return self._expression(**scope.context)
+        env = template.environment
+        context = env.context_class(
+            env, scope.parent(self._globals), template.name, template.blocks, globals=self._globals
+        )
+        jinja2.utils.consume(template.root_render_func(context))
+        return context.vars["result"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,10 +592,10 @@ def parse_template(text: str, source_name: str = "<template>") -> MessageTemplat
     lines = text.splitlines()
     names_used: dict[str, int | None] = {}
 
-    def part(label: str, source: str, first_line: int | None, env: jinja2.Environment) -> _Part:
+    def part(label: str, source: str, first_line: int | None, env: _HardenedEnvironment) -> _Part:
         compiled = _compile(env, source, f"{source_name}:{label}", first_line, source_name)
         _collect_names(env, source, first_line, names_used)
-        return _Part(label, source, first_line, compiled)
+        return _Part(label, source, first_line, compiled, env.pw_globals)
 
     subject = part("subject", data["subject"], _key_line(lines, "subject"), _TEXT_ENV)
     preheader = None
@@ -580,7 +620,7 @@ def _load_blocks(
     raw: Any,
     lines: list[str],
     source_name: str,
-    part: Callable[[str, str, int | None, jinja2.Environment], _Part],
+    part: Callable[[str, str, int | None, _HardenedEnvironment], _Part],
 ) -> dict[str, tuple[BlockVariant, ...]]:
     if not isinstance(raw, dict):
         raise TemplateFormatError(f"{source_name}: 'blocks' must be a table of [[blocks.NAME]]")
@@ -659,7 +699,7 @@ def _compile(
 
 def _compile_condition(source: str, where: str, file: str) -> Callable[..., Any]:
     try:
-        return _TEXT_ENV.compile_expression(source, undefined_to_none=False)
+        return _Condition(_TEXT_ENV.compile_expression(source, undefined_to_none=False))
     except jinja2.TemplateSyntaxError as error:
         raise TemplateFormatError(f"{where}: {error.message}: {source!r}") from None
     except TemplateSecurityError as error:
@@ -778,15 +818,16 @@ def render(
     budget = _Budget(limits, time.perf_counter() + limits.max_seconds)
     token = _active.set(budget)
     warnings: list[str] = []
+    scope = _Scope(context)
     try:
-        subject = _one_line(_render_part(template.subject, context, budget))
+        subject = _one_line(_render_part(template.subject, scope, budget))
         preheader = ""
         if template.preheader is not None:
-            preheader = _one_line(_render_part(template.preheader, context, budget))
-        chosen, filled = _fill_blocks(template, context, budget, warnings)
+            preheader = _one_line(_render_part(template.preheader, scope, budget))
+        chosen, filled = _fill_blocks(template, scope, budget, warnings)
         page = _render_part(
             template.layout,
-            {**context, "blocks": filled, "subject": subject, "preheader": preheader},
+            _LayoutScope(scope, {"blocks": filled, "subject": subject, "preheader": preheader}),
             budget,
         )
         html = finish_html(page, template.css, preheader)
@@ -807,9 +848,45 @@ def render(
     )
 
 
+class _Scope:
+    """The variables of one message as its templates see them: jinja's ``new_context`` makes
+    a fresh ``dict(globals, **context)`` for every part; parts of one environment share the
+    same globals (``pw_globals``), so the dict is built once per environment and shared. No
+    template can change it: the sandbox is immutable and ``{% set %}`` writes to the part's
+    own ``Context.vars``."""
+
+    __slots__ = ("_parents", "context")
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.context = context
+        self._parents: dict[int, dict[str, Any]] = {}
+
+    def parent(self, globals_: dict[str, Any]) -> dict[str, Any]:
+        """``dict(globals_, **context)``, built at the first call (a context with a key that is
+        not a string raises the TypeError jinja would, where jinja would)."""
+        parent = self._parents.get(id(globals_))
+        if parent is None:
+            parent = self._parents[id(globals_)] = dict(globals_, **self.context)
+        return parent
+
+
+class _LayoutScope:
+    """The variables of the layout: the message's plus ``blocks``, ``subject``, ``preheader``
+    (overriding context variables of those names)."""
+
+    __slots__ = ("_scope", "_variables")
+
+    def __init__(self, scope: _Scope, variables: dict[str, Any]) -> None:
+        self._scope = scope
+        self._variables = variables
+
+    def parent(self, globals_: dict[str, Any]) -> dict[str, Any]:
+        return {**self._scope.parent(globals_), **self._variables}
+
+
 def _fill_blocks(
     template: MessageTemplate,
-    context: Mapping[str, Any],
+    scope: _Scope,
     budget: _Budget,
     warnings: list[str],
 ) -> tuple[dict[str, str], dict[str, Markup]]:
@@ -817,9 +894,9 @@ def _fill_blocks(
     filled: dict[str, Markup] = {}
     for slot, variants in template.blocks.items():
         for variant in variants:
-            if _condition_holds(variant, context, warnings):
+            if _condition_holds(variant, scope, warnings):
                 chosen[slot] = variant.name
-                filled[slot] = Markup(_render_part(variant.html, context, budget))
+                filled[slot] = Markup(_render_part(variant.html, scope, budget))
                 break
         else:
             warnings.append(f"block {slot!r}: no variant matched and there is no default")
@@ -827,13 +904,14 @@ def _fill_blocks(
     return chosen, filled
 
 
-def _condition_holds(
-    variant: BlockVariant, context: Mapping[str, Any], warnings: list[str]
-) -> bool:
-    if variant.condition is None:
+def _condition_holds(variant: BlockVariant, scope: _Scope, warnings: list[str]) -> bool:
+    condition = variant.condition
+    if condition is None:
         return True
     try:
-        return bool(variant.condition(**context))
+        if isinstance(condition, _Condition):
+            return bool(condition.evaluate(scope))
+        return bool(condition(**scope.context))
     except jinja2.UndefinedError as error:
         warnings.append(f"block {variant.name!r}: condition {variant.when!r}: {error}; false")
         return False
@@ -846,19 +924,21 @@ def _condition_holds(
         ) from None
 
 
-def _render_part(part: _Part, context: Mapping[str, Any], budget: _Budget) -> str:
+def _render_part(part: _Part, scope: _Scope | _LayoutScope, budget: _Budget) -> str:
     limit = budget.limits.max_output_chars
+    deadline = budget.deadline
     chunks: list[str] = []
     size = 0
     try:
-        for chunk in part.template.generate(context):
+        for chunk in _generate(part, scope.parent(part.globals)):
             size += len(chunk)
             if size > limit:
                 raise TemplateLimitError(
                     f"{part.label}: output is larger than {limit} characters and was stopped"
                 )
             chunks.append(chunk)
-            _step()
+            if time.perf_counter() > deadline:  # _step(), inlined: budget is the active one
+                _step()
     except TemplateError as error:
         raise type(error)(_with_line(part, error)) from None
     except jinja2.exceptions.SecurityError as error:
@@ -870,6 +950,19 @@ def _render_part(part: _Part, context: Mapping[str, Any], budget: _Budget) -> st
     except Exception as error:
         raise TemplateRenderError(_with_line(part, f"{type(error).__name__}: {error}")) from None
     return "".join(chunks)
+
+
+def _generate(part: _Part, parent: dict[str, Any]) -> Iterator[str]:
+    """What ``Template.generate`` does, in a context over ``parent`` (see ``_Scope``): any
+    exception goes through the environment's handler, which rewrites the traceback to
+    template lines (``_with_line`` reads them)."""
+    template = part.template
+    env = template.environment
+    context = env.context_class(env, parent, template.name, template.blocks, globals=part.globals)
+    try:
+        yield from template.root_render_func(context)
+    except Exception:
+        yield env.handle_exception()
 
 
 def _with_line(part: _Part, error: BaseException | str) -> str:
