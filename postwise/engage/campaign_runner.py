@@ -216,18 +216,6 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """A triggered message the queue accepted, to be recorded."""
-
-    variant: str
-    send_at: datetime
-    slot: dict[str, Any]
-    header_id: str
-    accepted: Accepted
-    downgraded: bool
-
-
 class _KnownTrackingConsent(ContactStore):
     """A ContactStore that answers the ``tracking`` consent of a batch from one bulk read
     (``ContactStore.consenting``) instead of one query per message; other questions go to
@@ -430,7 +418,7 @@ class CampaignRunner:
             if isinstance(decision, Downgrade):
                 downgraded.add(contact_id)
         [outcome] = self._send_contacts(
-            plan, [contact_id], moment, extra_context, downgraded, occasion or None
+            plan, [contact_id], moment, extra_context, downgraded, occasion or ""
         )
         return outcome
 
@@ -501,7 +489,7 @@ class CampaignRunner:
         caps = campaign.caps()
         if caps is None:
             return included, set(), 0
-        existing = self._existing(campaign.id, included)
+        existing = self._rows_of(campaign.id, included, None)
         kept: list[str] = []
         downgraded: set[str] = set()
         capped = 0
@@ -576,18 +564,22 @@ class CampaignRunner:
 
     # ------------------------------------------------------------------ sending
 
-    def _existing(self, campaign_id: str, contact_ids: Sequence[str]) -> dict[str, Any]:
+    def _rows_of(
+        self, campaign_id: str, contact_ids: Sequence[str], occasion: str | None
+    ) -> dict[str, Any]:
+        """The ``campaign_messages`` row of each contact for ``occasion`` ('' for the
+        campaign send and the holdout; None for any occasion, the last row read winning)."""
         table = CampaignMessageRecord
         found: dict[str, Any] = {}
         with self.engine.connect() as connection:
             for start in range(0, len(contact_ids), _CHUNK):
-                rows = connection.execute(
-                    select(table).where(
-                        table.campaign_id == campaign_id,
-                        table.contact_id.in_(contact_ids[start : start + _CHUNK]),
-                    )
+                query = select(table).where(
+                    table.campaign_id == campaign_id,
+                    table.contact_id.in_(contact_ids[start : start + _CHUNK]),
                 )
-                found.update({row.contact_id: row for row in rows})
+                if occasion is not None:
+                    query = query.where(table.occasion == occasion)
+                found.update({row.contact_id: row for row in connection.execute(query)})
         return found
 
     def _send_contacts(
@@ -597,15 +589,15 @@ class CampaignRunner:
         moment: datetime,
         extra_context: Mapping[str, Any] | None,
         downgraded: set[str],
-        occasion: str | None = None,
+        occasion: str = "",
     ) -> list[SendOutcome]:
-        """Hold out, skip as duplicates or send each contact. With an ``occasion`` (a
-        triggered message) the message is the contact's for that occasion: queued once per
-        (campaign, contact, occasion); the holdout stays per contact."""
+        """Hold out, skip as duplicates or send each contact, in batches. With an
+        ``occasion`` (a triggered message) the message is the contact's for that occasion:
+        queued once per (campaign, contact, occasion); the holdout stays per contact."""
         campaign = plan.campaign
         arms = self._arms(campaign, contact_ids, moment) if contact_ids else {}
         plain = self._rows_of(campaign.id, contact_ids, "")
-        existing = plain if occasion is None else self._rows_of(campaign.id, contact_ids, occasion)
+        existing = self._rows_of(campaign.id, contact_ids, occasion) if occasion else plain
         outcomes: list[SendOutcome] = []
         held: list[tuple[str, str]] = []
         to_send: list[str] = []
@@ -625,24 +617,11 @@ class CampaignRunner:
             else:
                 to_send.append(contact_id)
         self._record_held(campaign, held, moment)
-        if occasion is not None:
-            for contact_id in to_send:
-                outcomes.append(
-                    self._send_occasion(
-                        plan,
-                        contact_id,
-                        occasion,
-                        moment,
-                        extra_context,
-                        contact_id in downgraded,
-                    )
-                )
-            return outcomes
         for start in range(0, len(to_send), self.batch_size):
             chunk = to_send[start : start + self.batch_size]
             retried = [c for c in chunk if c in existing]
             outcomes.extend(
-                self._send_batch(plan, chunk, retried, moment, extra_context, downgraded)
+                self._send_batch(plan, chunk, retried, moment, extra_context, downgraded, occasion)
             )
         return outcomes
 
@@ -701,266 +680,6 @@ class CampaignRunner:
             policy["sendtime_model"] = plan.sendtime.name
             policy["sendtime_version"] = plan.sendtime.version
         return policy
-
-    # ------------------------------------------------------------------ triggered messages
-
-    def _rows_of(
-        self, campaign_id: str, contact_ids: Sequence[str], occasion: str
-    ) -> dict[str, Any]:
-        """The ``campaign_messages`` row of each contact for ``occasion`` ('' for the
-        campaign send and the holdout)."""
-        table = CampaignMessageRecord
-        found: dict[str, Any] = {}
-        with self.engine.connect() as connection:
-            for start in range(0, len(contact_ids), _CHUNK):
-                rows = connection.execute(
-                    select(table).where(
-                        table.campaign_id == campaign_id,
-                        table.occasion == occasion,
-                        table.contact_id.in_(contact_ids[start : start + _CHUNK]),
-                    )
-                )
-                found.update({row.contact_id: row for row in rows})
-        return found
-
-    def _send_occasion(
-        self,
-        plan: _Plan,
-        contact_id: str,
-        occasion: str,
-        moment: datetime,
-        extra_context: Mapping[str, Any] | None,
-        downgraded: bool,
-    ) -> SendOutcome:
-        """One triggered message: the batch path for a single contact, with the occasion in
-        its idempotency key, tracking message, Message-ID and ``campaign_messages`` row."""
-        campaign = plan.campaign
-        message = tracking_message_id(campaign.id, contact_id, occasion)
-        attributes, addresses = self._contacts([contact_id])
-        address = addresses.get(contact_id)
-        if contact_id not in attributes or address is None:
-            return self._record_occasion(
-                plan, contact_id, occasion, message, moment, "no stored contact or address"
-            )
-        tracked: ContactStore | None = self.store
-        if self.tracker.consent_rule is TrackingConsentRule.GRANTED:
-            tracked = self.store if self._tracking_granted([contact_id]) else None
-        variant = plan.arms[int(self.rng.choice(len(plan.arms), p=plan.probabilities))]
-        try:
-            send_at, slot = self._send_at(plan, contact_id, attributes[contact_id], moment)
-            raw, header_id = self._compose(
-                plan,
-                contact_id,
-                message,
-                variant,
-                attributes[contact_id],
-                address,
-                self._scores([contact_id]).get(contact_id, {}),
-                tracked,
-                moment,
-                extra_context,
-                downgraded,
-            )
-        except PostwiseError as error:
-            return self._record_occasion(
-                plan, contact_id, occasion, message, moment, f"render: {error}"
-            )
-        submission = Submission(
-            mail_from=plan.envelope_from,
-            recipients=(address,),
-            raw=raw,
-            source="campaign",
-            submitted_by=f"campaign:{campaign.id}"[:255],
-            idempotency_key=idempotency_key(campaign.id, contact_id, occasion),
-            pool=campaign.definition.pool,
-            not_before=send_at.timestamp() if send_at > moment else None,
-        )
-        try:
-            [answer] = self.outbound.submit_many([submission])
-        except Exception as error:  # reported as this contact's failure, like a batch's
-            answer = SubmissionError(f"the message could not be queued: {error}")
-        if isinstance(answer, SubmissionError):
-            return self._record_occasion(
-                plan, contact_id, occasion, message, moment, f"queue: {answer}"
-            )
-        sent = _Sent(variant, send_at, slot, header_id, answer, downgraded)
-        return self._record_occasion(plan, contact_id, occasion, message, moment, sent)
-
-    def _compose(
-        self,
-        plan: _Plan,
-        contact_id: str,
-        message: str,
-        variant: str,
-        attributes: dict[str, Any],
-        address: str,
-        scores: dict[str, float],
-        tracking: ContactStore | None,
-        moment: datetime,
-        extra_context: Mapping[str, Any] | None,
-        downgraded: bool,
-    ) -> tuple[bytes, str]:
-        """What :meth:`_build` makes, for a given tracking ``message`` (a triggered message's
-        names its occasion). Raises TemplateError or TrackingError."""
-        campaign = plan.campaign
-        unsubscribe = self.tracker.unsubscribe_url(campaign.id, message, contact_id, variant)
-        extra: dict[str, Any] = {
-            "unsubscribe_url": unsubscribe,
-            "campaign": {"id": campaign.id, "name": campaign.name},
-            "variant": variant,
-            "downgraded": downgraded,
-        }
-        extra.update(extra_context or {})
-        context = contact_context(attributes, scores=scores, extra=extra)
-        rendered = render(plan.templates[variant], context)
-        if tracking is not None:
-            html = self.tracker.rewrite_links(
-                rendered.html, campaign.id, message, contact_id, variant, consent=tracking
-            )
-            rendered = dataclasses.replace(rendered, html=html)
-        domain = plan.envelope_from.rpartition("@")[2].lower()
-        header_id = f"<{message}.{_digest(campaign.id)[:8]}@{domain}>"
-        built = build_message(
-            rendered,
-            plan.sender,
-            address,
-            unsubscribe_url=unsubscribe if unsubscribe.startswith("https://") else None,
-            message_id=header_id,
-            date=moment,
-            headers={"X-Postwise-Campaign": campaign.id},
-        )
-        return message_bytes(built), header_id
-
-    def _record_occasion(
-        self,
-        plan: _Plan,
-        contact_id: str,
-        occasion: str,
-        message: str,
-        moment: datetime,
-        result: _Sent | str,
-    ) -> SendOutcome:
-        """Store a triggered message (``_Sent``) or its failure (the reason) as
-        :meth:`_record_batch` stores a batch's: row, ``sent`` event and decision, in one
-        transaction; a failed row of the same occasion is replaced."""
-        campaign = plan.campaign
-        now = utcnow()
-        table = cast(Table, CampaignMessageRecord.__table__)
-        policy = {**self._policy(campaign, plan), "occasion": occasion}
-        row: dict[str, Any] = {
-            "campaign_id": campaign.id,
-            "contact_id": contact_id,
-            "occasion": occasion,
-            "tracking_message_id": message,
-            "reward": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        events: list[dict[str, Any]] = []
-        if isinstance(result, str):
-            row.update(
-                variant=None,
-                state=FAILED,
-                reason=result[:2000],
-                queue_message_id=None,
-                header_message_id=None,
-                send_at=moment,
-            )
-            decision = NewDecision(
-                contact_id=contact_id,
-                kind=DECISION_KIND,
-                decision={
-                    "campaign": campaign.id,
-                    "status": FAILED,
-                    "reason": result[:500],
-                    "occasion": occasion,
-                },
-                model_name=campaign.bandit,
-                model_version=str(plan.bandit_version),
-                features={},
-                policy=policy,
-                at=moment,
-                decision_id=_digest(
-                    DECISION_KIND, campaign.id, contact_id, occasion, FAILED, moment.isoformat()
-                )[:40],
-            )
-            outcome = SendOutcome(
-                campaign.id, contact_id, FAILED, tracking_message_id=message, reason=result
-            )
-        else:
-            queue_id = result.accepted.enqueued.message_id
-            probability = dict(zip(plan.arms, plan.probabilities.tolist(), strict=True))
-            row.update(
-                variant=result.variant,
-                state=QUEUED,
-                reason="",
-                queue_message_id=queue_id,
-                header_message_id=result.header_id,
-                send_at=result.send_at,
-            )
-            events.append(
-                {
-                    "event_id": f"campaign-sent:{_digest(campaign.id, contact_id, occasion)[:40]}",
-                    "contact_id": contact_id,
-                    "type": "sent",
-                    "occurred_at": result.send_at,
-                    "properties": {
-                        "campaign": campaign.id,
-                        "variant": result.variant,
-                        "message": message,
-                        "message_id": queue_id,
-                        "channel": campaign.definition.channel,
-                        "occasion": occasion,
-                    },
-                    "value": None,
-                }
-            )
-            decision = NewDecision(
-                contact_id=contact_id,
-                kind=DECISION_KIND,
-                decision={
-                    "campaign": campaign.id,
-                    "status": QUEUED,
-                    "variant": result.variant,
-                    "probability": probability[result.variant],
-                    "arms": list(plan.arms),
-                    "probabilities": plan.probabilities.tolist(),
-                    "send_at": result.send_at.isoformat(),
-                    "downgraded": result.downgraded,
-                    "queue_message_id": queue_id,
-                    "message": message,
-                    "occasion": occasion,
-                },
-                model_name=campaign.bandit,
-                model_version=str(plan.bandit_version),
-                features={"send_time": result.slot},
-                policy=policy,
-                at=moment,
-                keep_features=True,
-                decision_id=_digest(DECISION_KIND, campaign.id, contact_id, occasion, QUEUED)[:40],
-            )
-            outcome = SendOutcome(
-                campaign.id,
-                contact_id,
-                QUEUED,
-                result.variant,
-                queue_id,
-                message,
-                result.send_at,
-            )
-        with self.engine.begin() as connection:
-            connection.execute(
-                delete(table).where(
-                    table.c.campaign_id == campaign.id,
-                    table.c.contact_id == contact_id,
-                    table.c.occasion == occasion,
-                    table.c.state != QUEUED,
-                )
-            )
-            _insert_ignoring(connection, table, [row])
-            _insert_ignoring(connection, EngageEventRecord.__table__, events)
-            record_decisions_in(connection, [decision])
-        return outcome
 
     def _contacts(self, contact_ids: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         attributes: dict[str, dict[str, Any]] = {}
@@ -1062,6 +781,7 @@ class CampaignRunner:
         self,
         plan: _Plan,
         contact_id: str,
+        message: str,
         variant: str,
         attributes: dict[str, Any],
         address: str,
@@ -1071,10 +791,10 @@ class CampaignRunner:
         extra_context: Mapping[str, Any] | None,
         downgraded: bool,
     ) -> tuple[bytes, str]:
-        """The wire bytes of one message and its Message-ID. Raises TemplateError (render or
-        build) or TrackingError (a field that cannot be signed)."""
+        """The wire bytes of one message and its Message-ID, for the tracking ``message``
+        (:func:`tracking_message_id`, which names a triggered message's occasion). Raises
+        TemplateError (render or build) or TrackingError (a field that cannot be signed)."""
         campaign = plan.campaign
-        message = tracking_message_id(campaign.id, contact_id)
         unsubscribe = self.tracker.unsubscribe_url(campaign.id, message, contact_id, variant)
         extra: dict[str, Any] = {
             "unsubscribe_url": unsubscribe,
@@ -1111,7 +831,10 @@ class CampaignRunner:
         moment: datetime,
         extra_context: Mapping[str, Any] | None,
         downgraded: set[str],
+        occasion: str,
     ) -> list[SendOutcome]:
+        """Render, queue (one durable batch) and record ``contact_ids``, each for
+        ``occasion`` ('' for a campaign send); a failure is that contact's outcome."""
         campaign = plan.campaign
         definition = campaign.definition
         attributes, addresses = self._contacts(contact_ids)
@@ -1124,18 +847,20 @@ class CampaignRunner:
             granted = set(contact_ids)
         drawn = self.rng.choice(len(plan.arms), size=len(contact_ids), p=plan.probabilities)
         failed: dict[str, str] = {}
-        built: list[tuple[str, str, datetime, dict[str, Any], str, Submission]] = []
+        built: list[tuple[str, str, str, datetime, dict[str, Any], str, Submission]] = []
         for contact_id, index in zip(contact_ids, drawn.tolist(), strict=True):
             variant = plan.arms[int(index)]
             address = addresses.get(contact_id)
             if contact_id not in attributes or address is None:
                 failed[contact_id] = "no stored contact or address"
                 continue
+            message = tracking_message_id(campaign.id, contact_id, occasion)
             try:
                 send_at, slot = self._send_at(plan, contact_id, attributes[contact_id], moment)
                 raw, header_id = self._build(
                     plan,
                     contact_id,
+                    message,
                     variant,
                     attributes[contact_id],
                     address,
@@ -1152,6 +877,7 @@ class CampaignRunner:
                 (
                     contact_id,
                     variant,
+                    message,
                     send_at,
                     slot,
                     header_id,
@@ -1161,7 +887,7 @@ class CampaignRunner:
                         raw=raw,
                         source="campaign",
                         submitted_by=f"campaign:{campaign.id}"[:255],
-                        idempotency_key=f"campaign:{campaign.id}:{contact_id}",
+                        idempotency_key=idempotency_key(campaign.id, contact_id, occasion),
                         pool=definition.pool,
                         not_before=send_at.timestamp() if send_at > moment else None,
                     ),
@@ -1169,16 +895,16 @@ class CampaignRunner:
             )
         answers: list[Accepted | SubmissionError]
         try:
-            answers = self.outbound.submit_many([item[5] for item in built])
+            answers = self.outbound.submit_many([item[6] for item in built])
         except Exception as error:  # the batch failed as a whole: reported for each contact
             answers = [SubmissionError(f"the batch could not be queued: {error}")] * len(built)
-        queued: list[tuple[str, str, datetime, dict[str, Any], str, Accepted]] = []
+        queued: list[tuple[str, str, str, datetime, dict[str, Any], str, Accepted]] = []
         for item, answer in zip(built, answers, strict=True):
             if isinstance(answer, SubmissionError):
                 failed[item[0]] = f"queue: {answer}"
             else:
-                queued.append((*item[:5], answer))
-        self._record_batch(plan, queued, failed, retried, moment, downgraded)
+                queued.append((*item[:6], answer))
+        self._record_batch(plan, queued, failed, retried, moment, downgraded, occasion)
         outcomes = [
             SendOutcome(
                 campaign.id,
@@ -1186,17 +912,17 @@ class CampaignRunner:
                 QUEUED,
                 variant,
                 accepted.enqueued.message_id,
-                tracking_message_id(campaign.id, contact_id),
+                message,
                 send_at,
             )
-            for contact_id, variant, send_at, _, _, accepted in queued
+            for contact_id, variant, message, send_at, _, _, accepted in queued
         ]
         outcomes += [
             SendOutcome(
                 campaign.id,
                 contact_id,
                 FAILED,
-                tracking_message_id=tracking_message_id(campaign.id, contact_id),
+                tracking_message_id=tracking_message_id(campaign.id, contact_id, occasion),
                 reason=reason,
             )
             for contact_id, reason in failed.items()
@@ -1206,26 +932,35 @@ class CampaignRunner:
     def _record_batch(
         self,
         plan: _Plan,
-        queued: list[tuple[str, str, datetime, dict[str, Any], str, Accepted]],
+        queued: list[tuple[str, str, str, datetime, dict[str, Any], str, Accepted]],
         failed: dict[str, str],
         retried: list[str],
         moment: datetime,
         downgraded: set[str],
+        occasion: str,
     ) -> None:
+        """Store a batch in one transaction: per queued contact its ``campaign_messages``
+        row, ``sent`` event and decision; per failed one its row and decision, replacing a
+        failed (or released holdout) row of ``retried`` contacts. An ``occasion`` is kept in
+        the rows and named in the event, the decisions and the policy."""
         campaign = plan.campaign
         now = utcnow()
         rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         decisions: list[NewDecision] = []
         policy = self._policy(campaign, plan)
+        # an occasion makes the ids of the event and the decisions its own and is named in them
+        named: dict[str, str] = {"occasion": occasion} if occasion else {}
+        tag = (occasion,) if occasion else ()
+        policy.update(named)
         probability = dict(zip(plan.arms, plan.probabilities.tolist(), strict=True))
-        for contact_id, variant, send_at, slot, header_id, accepted in queued:
-            message = tracking_message_id(campaign.id, contact_id)
+        for contact_id, variant, message, send_at, slot, header_id, accepted in queued:
             queue_id = accepted.enqueued.message_id
             rows.append(
                 {
                     "campaign_id": campaign.id,
                     "contact_id": contact_id,
+                    "occasion": occasion,
                     "variant": variant,
                     "state": QUEUED,
                     "reason": "",
@@ -1240,7 +975,7 @@ class CampaignRunner:
             )
             events.append(
                 {
-                    "event_id": f"campaign-sent:{_digest(campaign.id, contact_id)[:40]}",
+                    "event_id": f"campaign-sent:{_digest(campaign.id, contact_id, *tag)[:40]}",
                     "contact_id": contact_id,
                     "type": "sent",
                     "occurred_at": send_at,
@@ -1250,6 +985,7 @@ class CampaignRunner:
                         "message": message,
                         "message_id": queue_id,
                         "channel": campaign.definition.channel,
+                        **named,
                     },
                     "value": None,
                 }
@@ -1269,6 +1005,7 @@ class CampaignRunner:
                         "downgraded": contact_id in downgraded,
                         "queue_message_id": queue_id,
                         "message": message,
+                        **named,
                     },
                     model_name=campaign.bandit,
                     model_version=str(plan.bandit_version),
@@ -1276,7 +1013,7 @@ class CampaignRunner:
                     policy=policy,
                     at=moment,
                     keep_features=True,
-                    decision_id=_digest(DECISION_KIND, campaign.id, contact_id, QUEUED)[:40],
+                    decision_id=_digest(DECISION_KIND, campaign.id, contact_id, *tag, QUEUED)[:40],
                 )
             )
         for contact_id, reason in failed.items():
@@ -1284,11 +1021,12 @@ class CampaignRunner:
                 {
                     "campaign_id": campaign.id,
                     "contact_id": contact_id,
+                    "occasion": occasion,
                     "variant": None,
                     "state": FAILED,
                     "reason": reason[:2000],
                     "queue_message_id": None,
-                    "tracking_message_id": tracking_message_id(campaign.id, contact_id),
+                    "tracking_message_id": tracking_message_id(campaign.id, contact_id, occasion),
                     "header_message_id": None,
                     "send_at": moment,
                     "reward": None,
@@ -1300,14 +1038,19 @@ class CampaignRunner:
                 NewDecision(
                     contact_id=contact_id,
                     kind=DECISION_KIND,
-                    decision={"campaign": campaign.id, "status": FAILED, "reason": reason[:500]},
+                    decision={
+                        "campaign": campaign.id,
+                        "status": FAILED,
+                        "reason": reason[:500],
+                        **named,
+                    },
                     model_name=campaign.bandit,
                     model_version=str(plan.bandit_version),
                     features={},
                     policy=policy,
                     at=moment,
                     decision_id=_digest(
-                        DECISION_KIND, campaign.id, contact_id, FAILED, moment.isoformat()
+                        DECISION_KIND, campaign.id, contact_id, *tag, FAILED, moment.isoformat()
                     )[:40],
                 )
             )
@@ -1318,6 +1061,7 @@ class CampaignRunner:
                     delete(table).where(
                         table.c.campaign_id == campaign.id,
                         table.c.contact_id.in_(retried),
+                        table.c.occasion == occasion,
                         table.c.state != QUEUED,  # failed, or released from a holdout
                     )
                 )
