@@ -15,6 +15,7 @@ from postwise.engage.features import (
     CANCEL,
     DAY,
     PURCHASE,
+    CustomerFeatures,
     EventTable,
     feature_names,
     features_as_of,
@@ -82,14 +83,22 @@ def retail_orders(log: RetailLog) -> EventTable:
     return EventTable(log.customer[first], time, value, kind)
 
 
-def retail_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
-    """Customers with at least one purchase before ``cutoff``, their features as of it, and
-    whether they purchase in ``[cutoff, label_end)``."""
-    table = features_as_of(events, cutoff)
-    keep = table.column("frequency") > 0
+def snapshot(
+    table: CustomerFeatures,
+    keep: np.ndarray,
+    events: EventTable,
+    label_kind: int,
+    cutoff: int,
+    label_end: int,
+    absent_is_positive: bool = False,
+) -> Design:
+    """The rows of ``table`` selected by ``keep``, labelled 1 when the contact has an event of
+    ``label_kind`` in ``[cutoff, label_end)`` (with ``absent_is_positive``, when it has none:
+    churn)."""
     contacts = table.contacts[keep]
-    window = (events.kind == PURCHASE) & (events.time >= cutoff) & (events.time < label_end)
-    label = np.isin(contacts, events.contact[window]).astype(np.int8)
+    window = (events.kind == label_kind) & (events.time >= cutoff) & (events.time < label_end)
+    present = np.isin(contacts, events.contact[window])
+    label = (~present if absent_is_positive else present).astype(np.int8)
     return Design(
         table.values[keep],
         label,
@@ -98,6 +107,14 @@ def retail_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
         table.names,
         (False,) * len(table.names),
     )
+
+
+def retail_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
+    """Customers with at least one purchase before ``cutoff``, their features as of it, and
+    whether they purchase in ``[cutoff, label_end)``."""
+    table = features_as_of(events, cutoff)
+    keep = table.column("frequency") > 0
+    return snapshot(table, keep, events, PURCHASE, cutoff, label_end)
 
 
 def churn_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
@@ -107,17 +124,7 @@ def churn_snapshot(events: EventTable, cutoff: int, label_end: int) -> Design:
     purchase = events.kind == PURCHASE
     active = purchase & (events.time >= cutoff - ACTIVE_DAYS * DAY) & (events.time < cutoff)
     keep = np.isin(table.contacts, events.contact[active])
-    contacts = table.contacts[keep]
-    window = purchase & (events.time >= cutoff) & (events.time < label_end)
-    label = (~np.isin(contacts, events.contact[window])).astype(np.int8)
-    return Design(
-        table.values[keep],
-        label,
-        contacts,
-        np.full(contacts.shape[0], cutoff, dtype=np.int64),
-        table.names,
-        (False,) * len(table.names),
-    )
+    return snapshot(table, keep, events, PURCHASE, cutoff, label_end, absent_is_positive=True)
 
 
 def label_days(target: Target) -> int:

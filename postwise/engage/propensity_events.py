@@ -45,7 +45,7 @@ from postwise.engage.ingest import (
     read_rows,
     validate_event,
 )
-from postwise.engage.propensity_data import Design, Target
+from postwise.engage.propensity_data import Design, Target, snapshot
 
 # Label windows by target: a week for e-mail engagement (one weekly campaign, most opens within
 # days of the send); a month for purchases, as the retail model.
@@ -186,18 +186,7 @@ def engagement_snapshot(
     table = features_as_of(events, cutoff, engagement=True)
     sent = events.contact[(events.kind == SENT) & (events.time < cutoff)]
     keep = np.isin(table.contacts, sent) & (data.withdrawn_at[table.contacts] >= cutoff)
-    contacts = table.contacts[keep]
-    kind = _LABEL_KINDS[target]
-    window = (events.kind == kind) & (events.time >= cutoff) & (events.time < label_end)
-    label = np.isin(contacts, events.contact[window]).astype(np.int8)
-    return Design(
-        table.values[keep],
-        label,
-        contacts,
-        np.full(contacts.shape[0], cutoff, dtype=np.int64),
-        table.names,
-        (False,) * len(table.names),
-    )
+    return snapshot(table, keep, events, _LABEL_KINDS[target], cutoff, label_end)
 
 
 def training_cutoffs(first_time: int, last_cutoff: int) -> list[int]:
