@@ -16,6 +16,7 @@ from postwise.cli import app
 from postwise.engage.datasets import DatasetError, detect_dataset, read_bank, read_retail
 from postwise.engage.propensity import evaluate_folder, load_propensity, train_propensity
 from postwise.engage.propensity_metrics import expected_calibration_error, top_decile_lift
+from tests.engage.csv_files import write_csv
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "personalization"
 RETAIL_HEADER = (
@@ -45,16 +46,6 @@ def _retail_lines(seed: int, start: datetime, days: int, customers: int = 150) -
                     f"{when:%Y-%m-%d %H:%M:%S},2.55,{12000 + customer},United Kingdom"
                 )
     return lines
-
-
-def _write(path: Path, header: str, lines: list[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join([header, *lines]) + "\n"
-    if path.name.endswith(".gz"):
-        path.write_bytes(gzip.compress(text.encode()))
-    else:
-        path.write_text(text)
-    return path
 
 
 def _bank_lines(seed: int, rows: int) -> list[str]:
@@ -107,7 +98,7 @@ def test_malformed_retail_files_name_file_and_column(
 def test_malformed_bank_file_names_line_and_column(tmp_path: Path) -> None:
     lines = _bank_lines(0, 3)
     lines[1] = lines[1].replace(",93.994,", ",n/a,")
-    _write(tmp_path / "bank.csv.gz", BANK_HEADER, lines)
+    write_csv(tmp_path / "bank.csv.gz", BANK_HEADER, lines)
     with pytest.raises(DatasetError, match=r"bank\.csv\.gz line 3: column 'cons.price.idx'"):
         read_bank(tmp_path)
     assert detect_dataset(tmp_path) == "bank_marketing"
@@ -119,8 +110,8 @@ def test_retail_internal_split_and_test_folder(tmp_path: Path) -> None:
     split = start + timedelta(days=240)
     train = [x for x in lines if x.split(",")[5] < f"{split:%Y-%m-%d}"]
     test = [x for x in lines if x.split(",")[5] >= f"{split:%Y-%m-%d}"]
-    _write(tmp_path / "train" / "a.csv.gz", RETAIL_HEADER, train)
-    _write(tmp_path / "test" / "b.csv", RETAIL_HEADER, test)
+    write_csv(tmp_path / "train" / "a.csv.gz", RETAIL_HEADER, train)
+    write_csv(tmp_path / "test" / "b.csv", RETAIL_HEADER, test)
     internal = evaluate_folder(tmp_path / "train")
     assert internal["dataset"] == "online_retail"
     assert internal["auc"] > 0.6
@@ -132,7 +123,7 @@ def test_retail_internal_split_and_test_folder(tmp_path: Path) -> None:
 
 
 def test_bank_train_save_load_and_cli(tmp_path: Path) -> None:
-    _write(tmp_path / "data" / "bank.csv", BANK_HEADER, _bank_lines(2, 1500))
+    write_csv(tmp_path / "data" / "bank.csv", BANK_HEADER, _bank_lines(2, 1500))
     card = train_propensity(tmp_path / "data", tmp_path / "model")
     assert "duration" not in card["features"]
     _estimator, loaded = load_propensity(tmp_path / "model")
@@ -159,7 +150,7 @@ def test_cli_reports_a_bad_folder(tmp_path: Path) -> None:
 def test_cli_on_a_slice_of_the_shared_bank_data(tmp_path: Path) -> None:
     source = next((SHARED / "bank_marketing").glob("*.csv.gz"))
     lines = gzip.decompress(source.read_bytes()).decode().splitlines()
-    _write(tmp_path / "slice.csv", lines[0], lines[1::7])  # a slice over the whole period
+    write_csv(tmp_path / "slice.csv", lines[0], lines[1::7])  # a slice over the whole period
     result = CliRunner().invoke(
         app, ["engage", "eval", "propensity", "--train", str(tmp_path), "--json"]
     )

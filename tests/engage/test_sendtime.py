@@ -28,6 +28,7 @@ from postwise.engage.sendtime_evaluation import (
     evaluate_sendtime,
     next_invoice_task,
 )
+from tests.engage.csv_files import write_csv
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "personalization"
 RETAIL_HEADER = (
@@ -239,22 +240,12 @@ def _retail_lines(seed: int, start: datetime, days: int, customers: int) -> list
     return lines
 
 
-def _write(path: Path, header: str, lines: list[str]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join([header, *lines]) + "\n"
-    if path.name.endswith(".gz"):
-        path.write_bytes(gzip.compress(text.encode()))
-    else:
-        path.write_text(text)
-    return path
-
-
 def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
     lines = _retail_lines(0, datetime(2011, 1, 3), 300, customers=60)
     earlier = [line for line in lines if line.split(",")[5] < "2011-08-31"]
     later = [line for line in lines if line.split(",")[5] >= "2011-08-31"]
-    _write(tmp_path / "train" / "a.csv.gz", RETAIL_HEADER, earlier)
-    _write(tmp_path / "test" / "b.csv", RETAIL_HEADER, later)
+    write_csv(tmp_path / "train" / "a.csv.gz", RETAIL_HEADER, earlier)
+    write_csv(tmp_path / "test" / "b.csv", RETAIL_HEADER, later)
     result = evaluate_sendtime(tmp_path / "train", tmp_path / "test")
     assert result["cutoff"] >= "2011-08-31"
     assert result["customers"] > 20
@@ -297,7 +288,7 @@ def test_malformed_file_names_file_line_and_column(tmp_path: Path) -> None:
     fields = lines[2].split(",")
     fields[5] = "yesterday"
     lines[2] = ",".join(fields)
-    _write(tmp_path / "broken.csv", RETAIL_HEADER, lines)
+    write_csv(tmp_path / "broken.csv", RETAIL_HEADER, lines)
     result = CliRunner().invoke(app, ["engage", "eval", "sendtime", "--train", str(tmp_path)])
     assert result.exit_code == 1
     message = " ".join(result.output.split())
@@ -310,7 +301,7 @@ def test_cli_on_a_slice_of_the_shared_retail_log(tmp_path: Path) -> None:
     lines = gzip.decompress(source.read_bytes()).decode("utf-8").splitlines()
     # every line of one customer in ten, so invoices stay whole
     kept = [line for line in lines[1:] if line.rsplit(",", 2)[-2].split(".")[0][-1:] == "5"]
-    _write(tmp_path / "slice.csv", lines[0], kept)
+    write_csv(tmp_path / "slice.csv", lines[0], kept)
     result = CliRunner().invoke(
         app, ["engage", "eval", "sendtime", "--train", str(tmp_path), "--json"]
     )
