@@ -271,6 +271,26 @@ def _insert_ignoring(connection: Connection, table: Any, rows: list[dict[str, An
             connection.execute(insert(table), [row])
 
 
+def _customer_number(value: Any) -> int | None:
+    """The send-time model's customer number in a ``customer_id`` attribute: an integer, or a
+    number with nothing after the point (a CSV import keeps ``17850`` and ``17850.0`` as text;
+    the retail reader accepts both spellings), within the model's int64 ids; None otherwise."""
+    number: int | None = None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        number = int(value)
+    else:
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            return None
+        number = int(as_float) if as_float.is_integer() else None
+    return number if number is not None and 0 <= number < 2**63 else None
+
+
 def _duplicate(campaign_id: str, row: Any) -> SendOutcome:
     """The outcome of a contact (and occasion) whose message was queued before."""
     return SendOutcome(
@@ -759,10 +779,8 @@ class CampaignRunner:
             return moment, {}
         from postwise.engage.sendtime import next_send_time
 
-        raw_id = attributes.get("customer_id")
-        try:
-            number = int(raw_id) if raw_id is not None else int(contact_id[:15], 16)
-        except (TypeError, ValueError):
+        number = _customer_number(attributes.get("customer_id"))
+        if number is None:
             number = int(contact_id[:15], 16)
         country = attributes.get("country")
         slot = model.best_hour(number, str(country) if country else None)
