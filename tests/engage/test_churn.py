@@ -17,12 +17,12 @@ from postwise.engage.features import DAY, PURCHASE, EventTable
 from postwise.engage.propensity import evaluate_folder, train_propensity
 from postwise.engage.propensity_data import churn_snapshot
 from postwise.engage.registry import default_name
+from tests.engage.csv_files import write_csv
 from tests.engage.test_propensity import (
     BANK_HEADER,
     RETAIL_HEADER,
     _bank_lines,
     _retail_lines,
-    _write,
 )
 
 CUTOFF = 400 * DAY
@@ -71,7 +71,7 @@ def test_churn_features_read_nothing_after_the_cutoff() -> None:
 
 
 def test_churn_on_bank_data_is_a_clear_error(tmp_path: Path) -> None:
-    _write(tmp_path / "bank.csv", BANK_HEADER, _bank_lines(0, 200))
+    write_csv(tmp_path / "bank.csv", BANK_HEADER, _bank_lines(0, 200))
     with pytest.raises(CorpusError, match="churn"):
         evaluate_folder(tmp_path, target="churn")
     result = CliRunner().invoke(
@@ -91,8 +91,8 @@ def _retail(tmp_path: Path) -> tuple[Path, Path, datetime]:
     split = start + timedelta(days=330)
     train = [x for x in lines if x.split(",")[5] < f"{split:%Y-%m-%d}"]
     test = [x for x in lines if x.split(",")[5] >= f"{split:%Y-%m-%d}"]
-    _write(tmp_path / "train" / "a.csv", RETAIL_HEADER, train)
-    _write(tmp_path / "test" / "b.csv", RETAIL_HEADER, test)
+    write_csv(tmp_path / "train" / "a.csv", RETAIL_HEADER, train)
+    write_csv(tmp_path / "test" / "b.csv", RETAIL_HEADER, test)
     return tmp_path / "train", tmp_path / "test", split
 
 

@@ -30,7 +30,8 @@ from postwise.engage.propensity_events import (
 from postwise.engage.registry import default_name, promote, register
 from postwise.engage.scoring import model_inputs, score_contacts
 from postwise.testing.engagement_log import START, address, engagement_log, write_event_files
-from tests.engage.test_propensity import BANK_HEADER, RETAIL_HEADER, _bank_lines, _write
+from tests.engage.csv_files import write_csv
+from tests.engage.test_propensity import BANK_HEADER, RETAIL_HEADER, _bank_lines
 
 CUTOFF = datetime(2025, 3, 3, tzinfo=UTC)
 CONTACT = "a" * 63  # + one hex digit: a contact id
@@ -141,7 +142,7 @@ def test_eval_cli_on_a_generated_log(generated: tuple[Path, Path, datetime]) -> 
 
 def test_malformed_event_file_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "log"
-    _write(
+    write_csv(
         folder / "events.csv",
         "event_id,type,occurred_at,email",
         ["x1,sent,not-a-time,a@example.test", "x2,sent,2025-01-01,not an address"],
@@ -153,7 +154,7 @@ def test_malformed_event_file_is_named(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "events.csv line 2: occurred_at" in " ".join(result.output.split())
-    _write(folder / "events.csv", "event_id,type,occurred_at", ["x1,sent,2025-01-01"])
+    write_csv(folder / "events.csv", "event_id,type,occurred_at", ["x1,sent,2025-01-01"])
     with pytest.raises(DatasetError, match=r"lacks column.*contact_id or email"):
         detect_dataset(folder)
 
@@ -162,8 +163,8 @@ def test_targets_refused_where_they_make_no_sense(
     tmp_path: Path, generated: tuple[Path, Path, datetime]
 ) -> None:
     train, _test, _first = generated
-    retail = _write(tmp_path / "retail" / "r.csv", RETAIL_HEADER, []).parent
-    bank = _write(tmp_path / "bank" / "b.csv", BANK_HEADER, _bank_lines(0, 50)).parent
+    retail = write_csv(tmp_path / "retail" / "r.csv", RETAIL_HEADER, []).parent
+    bank = write_csv(tmp_path / "bank" / "b.csv", BANK_HEADER, _bank_lines(0, 50)).parent
     for folder, name in ((retail, "online_retail"), (bank, "bank_marketing")):
         for target in ("open", "click"):
             result = CliRunner().invoke(
