@@ -567,14 +567,11 @@ class CopyService:
         shipped one) and the configured inbound scanner,
         and the store in the configured database. Raises CopyError, PolicyError or ModelError
         when one of them cannot be built."""
-        from postwise.content.guardrails import load_copy_policy
         from postwise.core.db import open_database
-        from postwise.inbound.scanner import Scanner
 
         settings = settings or get_settings()
         generator = generator_from_settings(settings, backend, seed)
-        policy = load_copy_policy(policy_path or settings.copy_policy_path)
-        guardrails = Guardrails(policy, Scanner.from_settings(settings))
+        guardrails = Guardrails.from_settings(policy_path, settings)
         return cls(generator, guardrails, CopyStore(open_database(settings.resolved_database_url)))
 
     def generate(self, brief: CopyBrief, n: int | None = None) -> list[StoredCandidate]:

@@ -35,6 +35,7 @@ from postwise.core.errors import PolicyError
 from postwise.core.layered_toml import LayeredReader, merge_tables, read_toml
 
 if TYPE_CHECKING:
+    from postwise.core.settings import Settings
     from postwise.inbound.scanner import Scanner
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -348,12 +349,18 @@ class Guardrails:
         self.scanner = scanner
 
     @classmethod
-    def from_settings(cls, policy_path: Path | None = None) -> Guardrails:
-        """The copy policy (shipped, with ``policy_path`` over it) and the configured inbound
-        scanner. Raises CopyPolicyError, PolicyError or ModelError when one cannot load."""
+    def from_settings(
+        cls, policy_path: Path | None = None, settings: Settings | None = None
+    ) -> Guardrails:
+        """The copy policy (shipped, with ``policy_path`` over it, else the
+        ``copy_policy_path`` setting) and the configured inbound scanner. Raises
+        CopyPolicyError, PolicyError or ModelError when one cannot load."""
+        from postwise.core.settings import get_settings
         from postwise.inbound.scanner import Scanner
 
-        return cls(load_copy_policy(policy_path), Scanner.from_settings())
+        settings = settings or get_settings()
+        policy = load_copy_policy(policy_path or settings.copy_policy_path)
+        return cls(policy, Scanner.from_settings(settings))
 
     def classifier_score(self, candidate: CandidateLike, body: str = "") -> tuple[float, str]:
         """The inbound score of the candidate (as a message with ``body``) and the symbols

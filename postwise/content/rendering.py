@@ -78,7 +78,10 @@ def finish_html(page: str, css: str, preheader: str) -> str:
 
 def html_to_text(html: str) -> str:
     """A readable plain-text rendering of ``html`` for the text/plain part."""
-    tree = LexborHTMLParser(html)
+    return _tree_text(LexborHTMLParser(html))
+
+
+def _tree_text(tree: LexborHTMLParser) -> str:
     root = tree.body or tree.root
     if root is None:
         return ""
@@ -168,13 +171,17 @@ def audit_html(html: str) -> list[tuple[str, str, str | None]]:
     return problems
 
 
+_TEMPLATE_MARKERS = ("{{", "}}", "{%", "%}")
+_LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+
+
 def _link_problem(href: str | None) -> str | None:
     if href is None or not href.strip():
         return "is empty"
     value = href.strip()
     if value == "#" or value.startswith("#"):
         return "is a placeholder anchor"
-    if any(marker in value for marker in ("{{", "}}", "{%", "%}")):
+    if any(marker in value for marker in _TEMPLATE_MARKERS):
         return "still holds template syntax (unbalanced braces?)"
     try:
         parts = urlsplit(value)
@@ -182,7 +189,7 @@ def _link_problem(href: str | None) -> str | None:
     except ValueError as error:
         return f"is malformed ({error})"
     del port
-    if parts.scheme not in {"http", "https", "mailto", "tel"}:
+    if parts.scheme not in _LINK_SCHEMES:
         return "is not an http(s), mailto or tel link"
     if parts.scheme in {"http", "https"}:
         host = parts.hostname or ""
@@ -204,6 +211,13 @@ def rewrite_links(
     """``html`` with every http(s) ``href`` replaced by ``rewriter(href)``, except those in
     ``keep`` (the unsubscribe URL stays untouched)."""
     tree = LexborHTMLParser(html)
+    return tree.html or html if _rewrite_tree(tree, rewriter, keep) else html
+
+
+def _rewrite_tree(
+    tree: LexborHTMLParser, rewriter: Callable[[str], str], keep: frozenset[str]
+) -> bool:
+    """Rewrite the http(s) links of ``tree`` in place; whether any changed."""
     changed = False
     for link in tree.css("a[href]"):
         href = (link.attributes.get("href") or "").strip()
@@ -213,7 +227,7 @@ def rewrite_links(
         if new != href:
             link.attrs["href"] = new
             changed = True
-    return tree.html or html if changed else html
+    return changed
 
 
 def add_pixel(html: str, pixel_url: str) -> str:
@@ -257,10 +271,12 @@ def build_message(
     text = rendered.text
     if link_rewriter is not None:
         keep = frozenset({unsubscribe_url} if unsubscribe_url else ())
-        rewritten = rewrite_links(html, link_rewriter, keep)
-        if rewritten != html:
-            html = rewritten
-            text = html_to_text(html)
+        # One parse serves both parts: the links are rewritten in the tree, and the text part
+        # is read from that same tree rather than from its serialisation parsed again.
+        tree = LexborHTMLParser(html)
+        if _rewrite_tree(tree, link_rewriter, keep):
+            html = tree.html or html
+            text = _tree_text(tree)
     if pixel_url:
         html = add_pixel(html, pixel_url)
     from_value = sender or rendered.sender

@@ -507,14 +507,11 @@ class MessageTemplate:
     layout: _Part
     blocks: Mapping[str, tuple[BlockVariant, ...]]
     names_used: Mapping[str, int | None]
+    undeclared: frozenset[str] = frozenset()
 
     def referenced_variables(self) -> set[str]:
         """Top-level variables the template reads (for docs and lint)."""
-        found: set[str] = set()
-        for part in self._parts():
-            ast = part.template.environment.parse(part.source)
-            found |= jinja2.meta.find_undeclared_variables(ast)
-        return found - {"blocks", "range", "dict", "cycler", "joiner", "namespace"}
+        return set(self.undeclared - {"blocks", "range", "dict", "cycler", "joiner", "namespace"})
 
     def _parts(self) -> list[_Part]:
         parts = [self.subject, self.layout]
@@ -591,10 +588,15 @@ def parse_template(text: str, source_name: str = "<template>") -> MessageTemplat
             raise TemplateFormatError(f"{source_name}: '{key}' must be a string")
     lines = text.splitlines()
     names_used: dict[str, int | None] = {}
+    undeclared: set[str] = set()
 
     def part(label: str, source: str, first_line: int | None, env: _HardenedEnvironment) -> _Part:
-        compiled = _compile(env, source, f"{source_name}:{label}", first_line, source_name)
-        _collect_names(env, source, first_line, names_used)
+        # One parse per part: names are read from the tree before compiling hardens it.
+        name = f"{source_name}:{label}"
+        ast = _parse(env, source, name, first_line, source_name)
+        _collect_names(ast, first_line, names_used)
+        undeclared.update(jinja2.meta.find_undeclared_variables(ast))
+        compiled = _compile(env, ast, name, first_line, source_name)
         return _Part(label, source, first_line, compiled, env.pw_globals)
 
     subject = part("subject", data["subject"], _key_line(lines, "subject"), _TEXT_ENV)
@@ -613,6 +615,7 @@ def parse_template(text: str, source_name: str = "<template>") -> MessageTemplat
         layout=layout,
         blocks=blocks,
         names_used=names_used,
+        undeclared=frozenset(undeclared),
     )
 
 
@@ -683,15 +686,30 @@ def _load_blocks(
     return blocks
 
 
-def _compile(
+def _syntax_error(
+    error: jinja2.TemplateSyntaxError, name: str, first_line: int | None, file: str
+) -> TemplateFormatError:
+    line = None if first_line is None or error.lineno is None else first_line + error.lineno - 1
+    where = f"line {line}" if line else f"{name.rsplit(':', 1)[-1]} line {error.lineno}"
+    return TemplateFormatError(f"{file}: {where}: {error.message}")
+
+
+def _parse(
     env: jinja2.Environment, source: str, name: str, first_line: int | None, file: str
+) -> nodes.Template:
+    try:
+        return env.parse(source, name=name, filename=name)
+    except jinja2.TemplateSyntaxError as error:
+        raise _syntax_error(error, name, first_line, file) from None
+
+
+def _compile(
+    env: jinja2.Environment, ast: nodes.Template, name: str, first_line: int | None, file: str
 ) -> jinja2.Template:
     try:
-        code = env.compile(source, name=name, filename=name)
+        code = env.compile(ast, name=name, filename=name)
     except jinja2.TemplateSyntaxError as error:
-        line = None if first_line is None or error.lineno is None else first_line + error.lineno - 1
-        where = f"line {line}" if line else f"{name.rsplit(':', 1)[-1]} line {error.lineno}"
-        raise TemplateFormatError(f"{file}: {where}: {error.message}") from None
+        raise _syntax_error(error, name, first_line, file) from None
     except TemplateSecurityError as error:
         raise TemplateSecurityError(_relocate(str(error), first_line, file, name)) from None
     return env.template_class.from_code(env, code, env.make_globals(None), None)
@@ -717,9 +735,8 @@ def _relocate(message: str, first_line: int | None, file: str, name: str) -> str
 
 
 def _collect_names(
-    env: jinja2.Environment, source: str, first_line: int | None, found: dict[str, int | None]
+    ast: nodes.Template, first_line: int | None, found: dict[str, int | None]
 ) -> None:
-    ast = env.parse(source)
     for node in ast.find_all((nodes.Name, nodes.Getattr)):
         if isinstance(node, nodes.Name):
             name = node.name
@@ -990,8 +1007,6 @@ def _one_line(text: str) -> str:
 
 GMAIL_CLIP_BYTES = 102 * 1024
 MAX_SUBJECT_CHARS = 78
-_TEMPLATE_MARKERS = ("{{", "}}", "{%", "%}")
-_LINK_SCHEMES = {"http", "https", "mailto", "tel"}
 
 
 def lint(

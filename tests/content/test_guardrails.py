@@ -114,24 +114,42 @@ def test_brand_spelt_right_and_banned_words_inside_others_pass(guardrails: Guard
 
 
 @pytest.mark.parametrize(
-    ("subject", "preheader", "reason"),
+    ("subject", "preheader", "reason", "secret"),
     [
-        ("Your dashboard, jane.doe@example.com", "", "subject contains personal data: email"),
-        ("Call us about the dashboard", "Ring +44 20 7946 0958 today.", "preheader contains "),
-        ("Dashboard for card 4242 4242 4242 4242", "", "subject contains personal data: card"),
-        ("Pay to DE89 3704 0044 0532 0130 00", "", "subject contains personal data: iban"),
+        (
+            "Your dashboard, jane.doe@example.com",
+            "",
+            "subject contains personal data: email (j…@example.com)",
+            "jane.doe@",
+        ),
+        (
+            "Call us about the dashboard",
+            "Ring +44 20 7946 0958 today.",
+            "preheader contains personal data: phone (phone ending 958)",
+            "7946 0958",
+        ),
+        (
+            "Dashboard for card 4242 4242 4242 4242",
+            "",
+            "subject contains personal data: card (card ending 4242)",
+            "4242 4242 4242 4242",
+        ),
+        (
+            "Pay to DE89 3704 0044 0532 0130 00",
+            "",
+            "subject contains personal data: iban (IBAN DE…3000)",
+            "3704 0044",
+        ),
     ],
 )
 def test_personal_data_is_rejected(
-    guardrails: Guardrails, subject: str, preheader: str, reason: str
+    guardrails: Guardrails, subject: str, preheader: str, reason: str, secret: str
 ) -> None:
     verdict = verdict_of(guardrails, subject, preheader)
     assert verdict.status == "rejected"
-    pii = [r for r in verdict.reasons if "personal data" in r]
-    assert pii and pii[0].startswith(reason)
+    assert [r for r in verdict.reasons if "personal data" in r] == [reason]
     # The stored reason masks the value.
-    assert "4242 4242 4242 4242" not in " ".join(verdict.reasons)
-    assert "jane.doe@" not in " ".join(verdict.reasons)
+    assert secret not in " ".join(verdict.reasons)
 
 
 def test_pii_detector_finds_each_kind_and_spares_dates_prices_and_invalid_numbers() -> None:

@@ -347,6 +347,25 @@ def test_html_to_text_matches_the_reference_on_edge_cases(html: str) -> None:
     assert html_to_text(html) == reference_html_to_text(html)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.lists(_HTML, max_size=5), wrap=st.booleans())
+def test_tracked_text_read_from_the_rewritten_tree_matches_a_fresh_parse(
+    body: list[str], wrap: bool
+) -> None:
+    # build_message rewrites links and reads the text part from the one tree it parsed; that
+    # must be the text the previous code got by parsing the rewritten HTML again.
+    html = "".join(body)
+    if wrap:
+        html = f"<!DOCTYPE html><html><head><title>T</title></head><body>{html}</body></html>"
+    tree = LexborHTMLParser(html)
+    if rendering._rewrite_tree(tree, lambda url: "https://t.example/c?u=" + url, frozenset()):
+        rewritten = tree.html or html
+        assert rendering._tree_text(tree) == reference_html_to_text(rewritten)
+        assert rewritten == rendering.rewrite_links(
+            html, lambda url: "https://t.example/c?u=" + url
+        )
+
+
 def test_finish_html_matches_the_reference() -> None:
     page = "<html><head></head><body><p class='a'>x</p></body></html>"
     for css, preheader in [(".a { color: red }", "Pre & <b>"), ("", ""), ("p{}", "x")]:

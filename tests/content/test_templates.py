@@ -61,6 +61,19 @@ def test_example_loads_with_its_parts(welcome: MessageTemplate) -> None:
     assert "unsubscribe_url" in welcome.referenced_variables()
 
 
+def test_referenced_variables_are_the_free_names_of_every_part() -> None:
+    template = build(
+        "{% set local = 1 %}{% for item in items %}{{ item }}{{ local }}{% endfor %}"
+        "{{ blocks.hero }}{{ unsubscribe_url }}",
+        subject="Hi {{ first_name }}",
+        preheader="{{ teaser | default('') }}",
+        extra='[[blocks.hero]]\nhtml = "{{ offer.title }}"\n',
+    )
+    assert template.referenced_variables() == {
+        "items", "unsubscribe_url", "first_name", "teaser", "offer",
+    }  # fmt: skip
+
+
 def test_toml_error_names_the_line() -> None:
     with pytest.raises(TemplateFormatError, match=r"bad\.toml: invalid TOML: .*line 2"):
         parse_template('subject = "x"\nfrom = = 1\n', "bad.toml")
