@@ -14,7 +14,8 @@ policy's action distribution, which off-policy evaluation needs) by Monte Carlo 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, Self
 
 import numpy as np
@@ -58,6 +59,20 @@ def check_arms(arms: Sequence[str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise BanditError(f"arm names repeat: {list(names)}")
     return names
+
+
+@contextmanager
+def restoring_state(state: Mapping[str, Any], kind: str) -> Iterator[None]:
+    """Guards a ``from_state``: raises BanditError when ``state`` is of another kind, and turns
+    a missing key or a value of the wrong type or shape met inside the block into BanditError."""
+    try:
+        if state["kind"] != kind:
+            raise BanditError(f"state of a {state['kind']!r}, not {kind}")
+        yield
+    except BanditError:
+        raise
+    except (KeyError, TypeError, ValueError) as error:
+        raise BanditError(f"malformed {kind} state: {error}") from error
 
 
 def check_reward(reward: float) -> float:
@@ -135,16 +150,10 @@ class BetaThompson:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild a policy from ``to_state``; raises BanditError when the state is malformed."""
-        try:
-            if state["kind"] != "beta_thompson":
-                raise BanditError(f"state of a {state['kind']!r}, not beta_thompson")
+        with restoring_state(state, "beta_thompson"):
             policy = cls(state["arms"], *state["prior"])
             successes = np.asarray(state["successes"], dtype=np.float64)
             failures = np.asarray(state["failures"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, BanditError):
-                raise
-            raise BanditError(f"malformed beta_thompson state: {error}") from error
         shape = (len(policy.arms),)
         if successes.shape != shape or failures.shape != shape:
             raise BanditError("malformed beta_thompson state: counts do not match the arms")

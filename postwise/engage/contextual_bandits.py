@@ -27,7 +27,14 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from postwise.engage.bandits import BanditError, check_arms, check_reward
+from postwise.engage.bandits import (
+    BanditError,
+    BanditPolicy,
+    BetaThompson,
+    check_arms,
+    check_reward,
+    restoring_state,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -162,19 +169,13 @@ class LinUCB(_ContextualBase):
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``to_state``; raises BanditError when the state is malformed."""
-        try:
-            if state["kind"] != cls.kind:
-                raise BanditError(f"state of a {state['kind']!r}, not {cls.kind}")
+        with restoring_state(state, cls.kind):
             policy = cls(
                 state["arms"], int(state["dim"]), state["alpha"], state["ridge"], state["shared"]
             )
             d, n = policy.dim, policy.models
             policy.gram = _matrix(state, "gram", (n, d, d), cls.kind)
             policy.moment = _matrix(state, "moment", (n, d), cls.kind)
-        except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, BanditError):
-                raise
-            raise BanditError(f"malformed {cls.kind} state: {error}") from error
         return policy
 
 
@@ -271,9 +272,7 @@ class LogisticThompson(_ContextualBase):
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``to_state``; raises BanditError when the state is malformed."""
-        try:
-            if state["kind"] != cls.kind:
-                raise BanditError(f"state of a {state['kind']!r}, not {cls.kind}")
+        with restoring_state(state, cls.kind):
             policy = cls(
                 state["arms"],
                 int(state["dim"]),
@@ -284,21 +283,15 @@ class LogisticThompson(_ContextualBase):
             shape = (policy.models, policy.dim)
             policy.mean = _matrix(state, "mean", shape, cls.kind)
             policy.precision = _matrix(state, "precision", shape, cls.kind)
-        except (KeyError, TypeError, ValueError) as error:
-            if isinstance(error, BanditError):
-                raise
-            raise BanditError(f"malformed {cls.kind} state: {error}") from error
         if (policy.precision <= 0).any():
             raise BanditError(f"malformed {cls.kind} state: non-positive precision")
         return policy
 
 
-def policy_from_state(state: Mapping[str, Any]) -> LinUCB | LogisticThompson | Any:
+def policy_from_state(state: Mapping[str, Any]) -> BanditPolicy:
     """Any policy of this package from its ``to_state``; raises BanditError for an unknown
     kind."""
-    from postwise.engage.bandits import BetaThompson
-
-    kinds: dict[str, Any] = {
+    kinds: dict[str, type[BetaThompson] | type[LinUCB] | type[LogisticThompson]] = {
         "beta_thompson": BetaThompson,
         LinUCB.kind: LinUCB,
         LogisticThompson.kind: LogisticThompson,

@@ -167,16 +167,17 @@ class ContactCurve:
         and (when given) the model-adjusted one."""
         rate_low, rate_high = wilson(self.responders, self.clients)
         hazard_low, hazard_high = wilson(self.responders, self.at_risk)
+        rate, hazard = self.response_rate, self.hazard
         out = []
         for i in range(len(self)):
             row: dict[str, Any] = {
                 "contacts": i + 1,
                 "clients": int(self.clients[i]),
                 "responders": int(self.responders[i]),
-                "response_rate": round(float(self.response_rate[i]), 5),
+                "response_rate": round(float(rate[i]), 5),
                 "response_rate_ci": [round(float(rate_low[i]), 5), round(float(rate_high[i]), 5)],
                 "at_risk": int(self.at_risk[i]),
-                "hazard": round(float(self.hazard[i]), 5),
+                "hazard": round(float(hazard[i]), 5),
                 "hazard_ci": [round(float(hazard_low[i]), 5), round(float(hazard_high[i]), 5)],
                 "smoothed_hazard": round(float(smoothed[i]), 5),
             }

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from postwise.core.errors import PostwiseError
+from postwise.core.json_safe import json_safe
 
 
 def _fail(error: Exception) -> None:
@@ -83,7 +84,7 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             _fail(error)
             return
         if as_json:
-            print(json.dumps(result))
+            print(json.dumps(json_safe(result)))
             return
         console = Console()
         console.print(

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from postwise.core.errors import CorpusError
 from postwise.engage.bandits import BetaThompson
-from postwise.engage.datasets import data_files, read_text
+from postwise.engage.datasets import data_files, parse_number, read_text
 
 TEST_COLUMN = "clickability_test_id"
 REQUIRED_COLUMNS = (TEST_COLUMN, "impressions", "clicks")
@@ -199,17 +199,11 @@ def _read_file(file: Path, per_test: dict[str, tuple[list[int], list[int]]]) -> 
 
 
 def _count(file: Path, line: int, column: str, text: str) -> int:
-    value = text.strip()
-    try:
-        number = float(value)
-    except ValueError:
+    number = parse_number(file, line, column, text, HeadlineError)
+    if number < 0 or number != int(number):
         raise HeadlineError(
-            f"{file}: line {line}: column {column!r}: {value[:40]!r} is not a number"
-        ) from None
-    if not np.isfinite(number) or number < 0 or number != int(number):
-        raise HeadlineError(
-            f"{file}: line {line}: column {column!r}: {value[:40]!r} is not a non-negative "
-            "integer count"
+            f"{file}: line {line}: column {column!r}: {text.strip()[:40]!r} is not a "
+            "non-negative integer count"
         )
     return int(number)
 

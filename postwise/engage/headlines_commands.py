@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from postwise.core.errors import PostwiseError
+from postwise.core.json_safe import json_safe
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    # markup off: messages quote file contents and intervals such as "[0, 1]"
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code=1)
 
 
@@ -56,7 +58,7 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
             return
         report["protocol"] = protocol
         if as_json:
-            print(json.dumps(report))
+            print(json.dumps(json_safe(report)))
             return
         _print_report(report)
 

@@ -211,20 +211,11 @@ def task_profiles(
     return to_shop_time(local, task.offset_hours), to_shop_time(decision, task.offset_hours)
 
 
-def _customer_counts(history: PurchaseHistory, task: NextInvoiceTask) -> np.ndarray:
-    before = history.time < task.cutoff
-    ids, slots = history.contact[before], hour_of_week(history.time[before])
-    keep = np.isin(ids, task.contacts)
-    row = np.searchsorted(task.contacts, ids[keep])
-    return (
-        np.bincount(row * SLOTS + slots[keep], minlength=len(task) * SLOTS)
-        .reshape(len(task), SLOTS)
-        .astype(np.float64)
-    )
-
-
-def _latest_mode(history: PurchaseHistory, task: NextInvoiceTask, counts: np.ndarray) -> np.ndarray:
-    """Each customer's most common slot; ties go to the slot of the most recent invoice."""
+def _customer_counts_and_modes(
+    history: PurchaseHistory, task: NextInvoiceTask
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each task customer's invoice counts per slot before the cut-off, and its most common
+    slot (ties go to the slot of the most recent invoice)."""
     before = history.time < task.cutoff
     ids, times = history.contact[before], history.time[before]
     keep = np.isin(ids, task.contacts)
@@ -233,10 +224,16 @@ def _latest_mode(history: PurchaseHistory, task: NextInvoiceTask, counts: np.nda
         hour_of_week(times[keep]),
         times[keep],
     )
+    counts = (
+        np.bincount(row * SLOTS + slot, minlength=len(task) * SLOTS)
+        .reshape(len(task), SLOTS)
+        .astype(np.float64)
+    )
     latest = np.full((len(task), SLOTS), np.iinfo(np.int64).min)
     np.maximum.at(latest, (row, slot), time)
     top = counts == counts.max(axis=1, keepdims=True)
-    return np.asarray(np.argmax(np.where(top, latest, np.iinfo(np.int64).min), axis=1), np.int64)
+    mode = np.argmax(np.where(top, latest, np.iinfo(np.int64).min), axis=1)
+    return counts, np.asarray(mode, np.int64)
 
 
 @dataclass(frozen=True)
@@ -252,10 +249,8 @@ class BaselineInputs:
     def of(history: PurchaseHistory, task: NextInvoiceTask) -> BaselineInputs:
         before = history.time < task.cutoff
         global_counts = np.bincount(hour_of_week(history.time[before]), minlength=SLOTS)
-        counts = _customer_counts(history, task)
-        return BaselineInputs(
-            task, global_counts.astype(np.float64), counts, _latest_mode(history, task, counts)
-        )
+        counts, mode = _customer_counts_and_modes(history, task)
+        return BaselineInputs(task, global_counts.astype(np.float64), counts, mode)
 
     def global_score(self, epsilon: float) -> dict[str, float]:
         p = (self.global_counts + epsilon) / (self.global_counts.sum() + SLOTS * epsilon)

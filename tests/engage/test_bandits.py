@@ -111,6 +111,27 @@ def test_states_round_trip_through_json() -> None:
         assert np.allclose(first, again)
 
 
+@pytest.mark.parametrize(
+    ("policy", "key", "value", "expected"),
+    [
+        (BetaThompson(["a", "b"]), "successes", [1.0, -1.0], "negative counts"),
+        (BetaThompson(["a", "b"]), "prior", "x", "malformed beta_thompson state"),
+        (LinUCB(["a", "b"], 2), "alpha", None, "malformed linucb state"),
+        (LogisticThompson(["a"], 1), "precision", [[0.0]], "non-positive precision"),
+        (LogisticThompson(["a"], 1), "mean", [[float("nan")]], "'mean' is not a finite array"),
+    ],
+)
+def test_every_policy_refuses_a_malformed_state(
+    policy: BetaThompson | LinUCB | LogisticThompson, key: str, value: object, expected: str
+) -> None:
+    state = {**policy.to_state(), key: value}
+    with pytest.raises(BanditError, match=expected):
+        policy_from_state(state)
+    del state[key]
+    with pytest.raises(BanditError, match=f"malformed {state['kind']} state: '{key}'"):
+        policy_from_state(state)
+
+
 def test_malformed_states_and_inputs_are_refused() -> None:
     state = LinUCB(["a", "b"], 2).to_state()
     state["gram"] = [[1.0]]
@@ -118,6 +139,8 @@ def test_malformed_states_and_inputs_are_refused() -> None:
         LinUCB.from_state(state)
     with pytest.raises(BanditError, match="unknown bandit kind"):
         policy_from_state({"kind": "oracle"})
+    with pytest.raises(BanditError, match="state of a 'linucb', not logistic_thompson"):
+        LogisticThompson.from_state(LinUCB(["a", "b"], 2).to_state())
     with pytest.raises(BanditError, match="context"):
         LinUCB(["a", "b"], 2).select(np.random.default_rng(0), np.array([1.0, 2.0, 3.0]))
     with pytest.raises(BanditError, match="not in"):

@@ -156,6 +156,9 @@ def test_evaluation_on_synthetic_bank_data(tmp_path: Path) -> None:
         "adjusted_global_cap",
         "per_contact_cap",
     }
+    for row in report["curve"][:4]:
+        assert row["response_rate"] == round(row["responders"] / row["clients"], 5)
+        assert row["hazard"] == round(row["responders"] / row["at_risk"], 5)
     first = report["curve"][0]
     assert first["response_rate_ci"][0] <= first["response_rate"] <= first["response_rate_ci"][1]
     assert first["hazard_ci"][0] <= first["hazard"] <= first["hazard_ci"][1]

@@ -100,7 +100,10 @@ def test_reader_drops_empty_variants_and_single_variant_tests(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
-        ("1,t,201446,a,h,e,l,100,abc,1,False,False", "line 3: column 'clicks': 'abc'"),
+        (
+            "1,t,201446,a,h,e,l,100,abc,1,False,False",
+            "line 3: column 'clicks' holds 'abc', not a number",
+        ),
         ("1,t,201446,a,h,e,l,-5,0,1,False,False", "line 3: column 'impressions': '-5'"),
         ("1,t,201446,a,h,e,l,10,11,1,False,False", "line 3: column 'clicks': 11 clicks"),
         ("1,t,201446,a,h,e,l", "line 3: 7 fields"),
