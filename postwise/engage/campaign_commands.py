@@ -44,52 +44,6 @@ def _print(text: str) -> None:
     Console(soft_wrap=True).print(text, markup=False, highlight=False)
 
 
-def _sample(engine: Any, campaign: Any, at: datetime) -> dict[str, Any]:
-    """One rendered message per variant for the first included contact (or no contact)."""
-    from postwise.content.templates import contact_context, parse_template, render
-    from postwise.core.settings import get_settings
-    from postwise.engage.audiences import evaluate_segment
-    from postwise.engage.campaign_runner import tracking_message_id, variant_template
-    from postwise.engage.contacts import ContactStore
-    from postwise.engage.tracking import Tracker
-
-    settings = get_settings()
-    store = ContactStore.from_settings(settings, engine)
-    members = sorted(
-        evaluate_segment(
-            engine, campaign.definition.segment, at, segments=campaign.definition.segments or None
-        )
-    )
-    contact = members[0] if members else None
-    attributes = (store.attributes(contact) if contact else None) or {}
-    tracker = Tracker.from_settings(settings)
-    base = parse_template(campaign.template_source, campaign.definition.template or campaign.id)
-    samples: dict[str, Any] = {"contact": contact, "variants": {}}
-    for variant in campaign.variants:
-        template = variant_template(base, variant, campaign.id)
-        message = tracking_message_id(campaign.id, contact or "0" * 64)
-        unsubscribe = tracker.unsubscribe_url(
-            campaign.id, message, contact or "0" * 64, variant.name
-        )
-        context = contact_context(
-            attributes,
-            extra={
-                "unsubscribe_url": unsubscribe,
-                "campaign": {"id": campaign.id, "name": campaign.name},
-                "variant": variant.name,
-                "downgraded": False,
-            },
-        )
-        rendered = render(template, context)
-        samples["variants"][variant.name] = {
-            "subject": rendered.subject,
-            "preheader": rendered.preheader,
-            "text": rendered.text,
-            "warnings": list(rendered.warnings),
-        }
-    return samples
-
-
 def register(group: typer.Typer) -> None:
     """Add the commands to the ``campaign`` group."""
 
@@ -126,6 +80,7 @@ def register(group: typer.Typer) -> None:
         """Audience counts by exclusion reason and a rendered sample; records nothing."""
         from postwise.core.settings import get_settings
         from postwise.engage.audiences import preview
+        from postwise.engage.campaign_runner import sample_messages
         from postwise.engage.campaigns import load_campaign
         from postwise.engage.contacts import ContactStore
 
@@ -143,7 +98,7 @@ def register(group: typer.Typer) -> None:
                 campaign.caps(),
                 segments=campaign.definition.segments or None,
             )
-            sample = _sample(engine, campaign, moment)
+            sample = sample_messages(get_settings(), engine, moment, campaign)
         except PostwiseError as error:
             _fail(str(error))
         expected_holdout = round(counts["included"] * campaign.definition.holdout)

@@ -33,12 +33,13 @@ A trigger campaign is refused by :meth:`CampaignRunner.send_campaign`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import getaddresses
@@ -55,7 +56,6 @@ from sqlalchemy.engine import Connection, Engine
 from postwise.content.rendering import build_message, message_bytes
 from postwise.content.templates import MessageTemplate, contact_context, parse_template, render
 from postwise.core.db import (
-    ConsentRecord,
     ContactAddressRecord,
     ContactRecord,
     DecisionRecord,
@@ -66,7 +66,7 @@ from postwise.core.db import (
 from postwise.core.errors import CampaignError, PostwiseError, TemplateError
 from postwise.core.settings import Settings
 from postwise.engage import bandit_store
-from postwise.engage.audiences import resolve_audience
+from postwise.engage.audiences import evaluate_segment, resolve_audience
 from postwise.engage.campaigns import (
     CampaignMessageRecord,
     StoredCampaign,
@@ -74,11 +74,11 @@ from postwise.engage.campaigns import (
     load_campaign,
     set_status,
 )
-from postwise.engage.contacts import Consent, ContactStore
+from postwise.engage.contacts import ContactStore
 from postwise.engage.experiment_store import assign, assignments, global_holdout
-from postwise.engage.fatigue_policy import Downgrade, Suppress, decide_send
+from postwise.engage.fatigue_policy import Downgrade, Suppress, decide_send, decide_sends
 from postwise.engage.provenance import NewDecision, record_decisions_in
-from postwise.engage.tracking import TRACKING, Tracker, TrackingConsentRule
+from postwise.engage.tracking import Tracker, tracked_contacts
 from postwise.outbound.submission import Accepted, Submission, SubmissionError
 from postwise.services import OutboundServices
 
@@ -216,21 +216,6 @@ class _Plan:
     warnings: list[str] = field(default_factory=list)
 
 
-class _KnownTrackingConsent(ContactStore):
-    """A ContactStore that answers the ``tracking`` consent of a batch from one bulk read
-    (``ContactStore.consenting``) instead of one query per message; other questions go to
-    the database as usual."""
-
-    def __init__(self, store: ContactStore, key: bytes, granted: set[str]) -> None:
-        super().__init__(store.engine, key)
-        self._granted = granted
-
-    def consent(self, contact_id: str, purpose: str, channel: str) -> Consent | None:
-        if purpose == TRACKING and channel == "email" and contact_id in self._granted:
-            return Consent(TRACKING, "email", True, "prefetched", utcnow())
-        return super().consent(contact_id, purpose, channel)
-
-
 def variant_template(base: MessageTemplate, variant: Variant, source_name: str) -> MessageTemplate:
     """``base`` with the variant's subject (and preheader, when it has one), compiled in the
     same sandbox: a one-line template is parsed for those parts and swapped in."""
@@ -244,6 +229,63 @@ def variant_template(base: MessageTemplate, variant: Variant, source_name: str) 
     if variant.preheader:
         return dataclasses.replace(base, subject=parts.subject, preheader=parts.preheader)
     return dataclasses.replace(base, subject=parts.subject)
+
+
+def message_context(
+    campaign: StoredCampaign,
+    variant: str,
+    unsubscribe_url: str,
+    attributes: Mapping[str, Any],
+    *,
+    scores: Mapping[str, float] | None = None,
+    downgraded: bool = False,
+    extra_context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The render context of one campaign message: the contact's (``contact_context``) with
+    ``unsubscribe_url``, ``campaign``, ``variant`` and ``downgraded``, then
+    ``extra_context`` (a trigger's event) over them."""
+    extra: dict[str, Any] = {
+        "unsubscribe_url": unsubscribe_url,
+        "campaign": {"id": campaign.id, "name": campaign.name},
+        "variant": variant,
+        "downgraded": downgraded,
+    }
+    extra.update(extra_context or {})
+    return contact_context(attributes, scores=scores, extra=extra)
+
+
+def sample_messages(
+    settings: Settings, engine: Engine, at: datetime, campaign: StoredCampaign
+) -> dict[str, Any]:
+    """One rendered message per variant (subject, preheader, text, warnings) for the first
+    contact of the campaign's segment as of ``at`` (an empty context when it has none), as
+    ``campaign preview`` shows it; records nothing. Raises PostwiseError (segment, template)."""
+    store = ContactStore.from_settings(settings, engine)
+    definition = campaign.definition
+    members = sorted(
+        evaluate_segment(engine, definition.segment, at, segments=definition.segments or None)
+    )
+    contact = members[0] if members else None
+    attributes = (store.attributes(contact) if contact else None) or {}
+    tracker = Tracker.from_settings(settings)
+    base = parse_template(campaign.template_source, definition.template or campaign.id)
+    samples: dict[str, Any] = {"contact": contact, "variants": {}}
+    for variant in campaign.variants:
+        template = variant_template(base, variant, campaign.id)
+        message = tracking_message_id(campaign.id, contact or "0" * 64)
+        unsubscribe = tracker.unsubscribe_url(
+            campaign.id, message, contact or "0" * 64, variant.name
+        )
+        rendered = render(
+            template, message_context(campaign, variant.name, unsubscribe, attributes)
+        )
+        samples["variants"][variant.name] = {
+            "subject": rendered.subject,
+            "preheader": rendered.preheader,
+            "text": rendered.text,
+            "warnings": list(rendered.warnings),
+        }
+    return samples
 
 
 def _envelope_address(sender: str) -> str:
@@ -330,8 +372,22 @@ class CampaignRunner:
         self.tracker = tracker or Tracker.from_settings(settings)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.batch_size = max(1, batch_size)
+        self._plans: dict[str, _Plan] | None = None
 
     # ------------------------------------------------------------------ public
+
+    @contextlib.contextmanager
+    def reusing_plans(self) -> Iterator[None]:
+        """Within the block :meth:`send_to` prepares each campaign (stored definition,
+        template, bandit, send-time model) once instead of once per message: for a caller
+        that sends many triggered messages in one pass. Not for use from several threads."""
+        outer = self._plans
+        if outer is None:
+            self._plans = {}
+        try:
+            yield
+        finally:
+            self._plans = outer
 
     def send_campaign(self, campaign_id: str, at: datetime | None = None) -> SendReport:
         """Send ``campaign_id`` as of ``at`` (default now) to its audience; see the module
@@ -411,15 +467,19 @@ class CampaignRunner:
         Raises CampaignError for an unknown campaign; a failure of this contact's message is
         an outcome ``failed``, not an exception."""
         moment = _utc(at or utcnow())
-        campaign = load_campaign(self.engine, campaign_id)
-        plan = self._plan(campaign)
+        plan = None if self._plans is None else self._plans.get(campaign_id)
+        if plan is None:
+            plan = self._plan(load_campaign(self.engine, campaign_id))
+            if self._plans is not None:
+                self._plans[campaign_id] = plan
+        campaign = plan.campaign
         definition = campaign.definition
         # A message sent already is a duplicate before anything else: the caps would count
         # it against itself.
         earlier = self._rows_of(campaign.id, [contact_id], occasion or "").get(contact_id)
         if earlier is not None and earlier.state == QUEUED:
             return _duplicate(campaign.id, earlier)
-        reason = self._exclusion(campaign, contact_id, moment)
+        reason = self._exclusion(campaign, contact_id)
         if reason is not None:
             return SendOutcome(campaign.id, contact_id, "excluded", reason=reason)
         downgraded: set[str] = set()
@@ -504,24 +564,27 @@ class CampaignRunner:
         self, campaign: StoredCampaign, included: list[str], moment: datetime
     ) -> tuple[list[str], set[str], int]:
         """(contacts to go on with, the downgraded ones, how many the caps suppressed): the
-        caps are asked (``decide_send``, which records capped sends) only for contacts this
-        campaign has not reached yet."""
+        caps are asked (``decide_sends``, one batch that records capped sends) only for
+        contacts this campaign has not reached yet."""
         caps = campaign.caps()
         if caps is None:
             return included, set(), 0
         existing = self._rows_of(campaign.id, included, None)
+        reached = {c for c, row in existing.items() if row.state != FAILED}
+        definition = campaign.definition
+        decisions = decide_sends(
+            self.store,
+            [c for c in included if c not in reached],
+            definition.channel,
+            moment,
+            caps,
+            definition.purpose,
+        )
         kept: list[str] = []
         downgraded: set[str] = set()
         capped = 0
         for contact_id in included:
-            row = existing.get(contact_id)
-            if row is not None and row.state != FAILED:
-                kept.append(contact_id)
-                continue
-            definition = campaign.definition
-            decision = decide_send(
-                self.store, contact_id, definition.channel, moment, caps, definition.purpose
-            )
+            decision = decisions.get(contact_id)
             if isinstance(decision, Suppress):
                 capped += 1
                 continue
@@ -530,7 +593,7 @@ class CampaignRunner:
             kept.append(contact_id)
         return kept, downgraded, capped
 
-    def _exclusion(self, campaign: StoredCampaign, contact_id: str, moment: datetime) -> str | None:
+    def _exclusion(self, campaign: StoredCampaign, contact_id: str) -> str | None:
         definition = campaign.definition
         if self.store.attributes(contact_id) is None:
             return "unknown contact"
@@ -543,7 +606,6 @@ class CampaignRunner:
         if listed:
             entry = next(iter(listed.values()))
             return f"suppressed ({entry.source}: {entry.reason})"
-        del moment
         return None
 
     # ------------------------------------------------------------------ holdout
@@ -720,26 +782,6 @@ class CampaignRunner:
                 addresses[str(row[0])] = str(row[1])
         return attributes, addresses
 
-    def _tracking_granted(self, contact_ids: list[str]) -> set[str]:
-        """Which of ``contact_ids`` have a standing ``tracking``/``email`` grant: the answer of
-        ``ContactStore.consenting``, read for these contacts only (that method reads every
-        statement of the purpose, which is one scan of the table per batch)."""
-        table = ConsentRecord.__table__
-        latest: dict[str, tuple[datetime, int, bool]] = {}
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(table.c.contact_id, table.c.recorded_at, table.c.id, table.c.granted).where(
-                    table.c.purpose == TRACKING,
-                    table.c.channel == "email",
-                    table.c.contact_id.in_(contact_ids),
-                )
-            )
-            for contact_id, recorded_at, row_id, granted in rows:
-                key = (_utc(recorded_at), int(row_id), bool(granted))
-                if contact_id not in latest or key[:2] > latest[contact_id][:2]:
-                    latest[str(contact_id)] = key
-        return {c for c, (_, _, granted) in latest.items() if granted}
-
     def _scores(self, contact_ids: list[str]) -> dict[str, dict[str, float]]:
         """The latest propensity score per contact and model (what ``engage score`` wrote)."""
         table = DecisionRecord.__table__
@@ -804,7 +846,7 @@ class CampaignRunner:
         attributes: dict[str, Any],
         address: str,
         scores: dict[str, float],
-        tracking: ContactStore | None,
+        tracked: bool,
         moment: datetime,
         extra_context: Mapping[str, Any] | None,
         downgraded: bool,
@@ -814,18 +856,19 @@ class CampaignRunner:
         TemplateError (render or build) or TrackingError (a field that cannot be signed)."""
         campaign = plan.campaign
         unsubscribe = self.tracker.unsubscribe_url(campaign.id, message, contact_id, variant)
-        extra: dict[str, Any] = {
-            "unsubscribe_url": unsubscribe,
-            "campaign": {"id": campaign.id, "name": campaign.name},
-            "variant": variant,
-            "downgraded": downgraded,
-        }
-        extra.update(extra_context or {})
-        context = contact_context(attributes, scores=scores, extra=extra)
+        context = message_context(
+            campaign,
+            variant,
+            unsubscribe,
+            attributes,
+            scores=scores,
+            downgraded=downgraded,
+            extra_context=extra_context,
+        )
         rendered = render(plan.templates[variant], context)
-        if tracking is not None:
-            html = self.tracker.rewrite_links(
-                rendered.html, campaign.id, message, contact_id, variant, consent=tracking
+        if tracked:
+            html = self.tracker.add_tracking(
+                rendered.html, campaign.id, message, contact_id, variant
             )
             rendered = dataclasses.replace(rendered, html=html)
         domain = plan.envelope_from.rpartition("@")[2].lower()
@@ -857,12 +900,7 @@ class CampaignRunner:
         definition = campaign.definition
         attributes, addresses = self._contacts(contact_ids)
         scores = self._scores(contact_ids)
-        tracking_store: ContactStore = self.store
-        if self.tracker.consent_rule is TrackingConsentRule.GRANTED:
-            granted = self._tracking_granted(contact_ids)
-            tracking_store = _KnownTrackingConsent(self.store, self.key, granted)
-        else:
-            granted = set(contact_ids)
+        tracked = tracked_contacts(self.store, list(attributes), self.tracker.consent_rule)
         drawn = self.rng.choice(len(plan.arms), size=len(contact_ids), p=plan.probabilities)
         failed: dict[str, str] = {}
         built: list[tuple[str, str, str, datetime, dict[str, Any], str, Submission]] = []
@@ -883,7 +921,7 @@ class CampaignRunner:
                     attributes[contact_id],
                     address,
                     scores.get(contact_id, {}),
-                    tracking_store if contact_id in granted else None,
+                    contact_id in tracked,
                     moment,
                     extra_context,
                     contact_id in downgraded,

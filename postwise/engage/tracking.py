@@ -38,7 +38,7 @@ import ipaddress
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from postwise.core.db import EngageEventRecord
+from postwise.core.db import ConsentRecord, EngageEventRecord
 from postwise.core.errors import PostwiseError
 from postwise.core.settings import Settings
 from postwise.engage.contacts import (
@@ -60,6 +60,7 @@ from postwise.engage.contacts import (
 from postwise.engage.ingest import import_records
 
 TRACKING = "tracking"
+_IDS_PER_QUERY = 500
 TOKEN_VERSION = 1
 TAG_BYTES = 16
 MAX_TOKEN_CHARS = 8192
@@ -108,6 +109,36 @@ def tracking_allowed(
     if rule is TrackingConsentRule.GRANTED:
         return False
     return store.attributes(contact_id) is not None
+
+
+def tracked_contacts(
+    store: ContactStore,
+    contact_ids: Collection[str],
+    rule: TrackingConsentRule = TrackingConsentRule.GRANTED,
+) -> set[str]:
+    """The batch form of :func:`tracking_allowed` for ``contact_ids``, which must be stored
+    contacts (the caller has read them): which may be tracked under ``rule``, from one read
+    of their ``tracking``/``email`` statements instead of queries per message."""
+    table = ConsentRecord.__table__
+    standing: dict[str, tuple[datetime, int, bool]] = {}
+    wanted = list(contact_ids)
+    with store.engine.connect() as connection:
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            rows = connection.execute(
+                select(table.c.contact_id, table.c.recorded_at, table.c.id, table.c.granted).where(
+                    table.c.purpose == TRACKING,
+                    table.c.channel == EMAIL,
+                    table.c.contact_id.in_(wanted[start : start + _IDS_PER_QUERY]),
+                )
+            )
+            for contact_id, recorded_at, row_id, granted in rows:
+                moment = recorded_at if recorded_at.tzinfo else recorded_at.replace(tzinfo=UTC)
+                key = (moment, int(row_id), bool(granted))
+                if contact_id not in standing or key[:2] > standing[contact_id][:2]:
+                    standing[str(contact_id)] = key
+    if rule is TrackingConsentRule.GRANTED:
+        return {c for c, (_, _, granted) in standing.items() if granted}
+    return {c for c in wanted if c not in standing or standing[c][2]}
 
 
 # ---------------------------------------------------------------------------- tokens
@@ -331,11 +362,13 @@ class Tracker:
         rule = consent_rule or self.consent_rule
         if not tracking_allowed(consent, contact, rule):
             return html_text
-        return self._rewrite(html_text, campaign, message, contact, variant)
+        return self.add_tracking(html_text, campaign, message, contact, variant)
 
-    def _rewrite(
-        self, html_text: str, campaign: str, message: str, contact: str, variant: str
+    def add_tracking(
+        self, html_text: str, campaign: str, message: str, contact: str, variant: str = ""
     ) -> str:
+        """:meth:`rewrite_links` without the consent check, for a caller that decided it for
+        a batch (:func:`tracked_contacts`)."""
         issued = int(self._clock())
         counter = 0
         fields = _message_fields(campaign, message, variant, contact)  # checked once

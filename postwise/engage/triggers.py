@@ -249,6 +249,17 @@ class TriggerWatcher:
             if newest is not None and int(newest) > cursor:
                 self._save_cursor(int(newest))
             return []
+        with self.runner.reusing_plans():
+            outcomes = self._handle(campaigns, cursor, moment)
+        if any(o.status == "queued" for o in outcomes):
+            self.runner.outbound.wake_delivery()
+        return outcomes
+
+    def _handle(
+        self, campaigns: Sequence[StoredCampaign], cursor: int, moment: datetime
+    ) -> list[TriggerOutcome]:
+        """The events after ``cursor`` and the firings due at ``moment``, recorded, the
+        cursor moved on as each page is done."""
         outcomes: list[TriggerOutcome] = []
         while True:
             events = self._events_after(cursor)
@@ -270,8 +281,6 @@ class TriggerWatcher:
         due = self._fire_due(campaigns, moment)
         self._record(due, moment)
         outcomes.extend(due)
-        if any(o.status == "queued" for o in outcomes):
-            self.runner.outbound.wake_delivery()
         return outcomes
 
     def _consider(

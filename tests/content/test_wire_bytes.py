@@ -133,7 +133,7 @@ def test_rewritten_links_carry_the_tokens_sign_makes() -> None:
     tracker = Tracker(b"k" * 32, "https://t.example", clock=lambda: 1_700_000_000.5)
     contact = "a" * 64
     html = '<a href="https://x.example/é?a=1&amp;b=2">x</a><a href=https://y.example/>y</a>'
-    rewritten = tracker._rewrite(html, 'spring "26"', "m1", contact, "Été")
+    rewritten = tracker.add_tracking(html, 'spring "26"', "m1", contact, "Été")
     tokens = [part.split('"')[0] for part in rewritten.split("/t/c/")[1:]]
     for link, (token, url) in enumerate(
         zip(tokens, ["https://x.example/é?a=1&b=2", "https://y.example/"], strict=True)

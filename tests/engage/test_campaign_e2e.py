@@ -167,6 +167,14 @@ async def test_campaign_end_to_end(
         assert preview["audience"]["members"] == 13
         assert preview["audience"]["excluded_consent"] == 1
         assert preview["audience"]["included"] == 12
+        sample = preview["sample"]
+        assert sample["contact"] in ids.values()
+        assert sorted(sample["variants"]) == ["a", "b"]
+        assert sample["variants"]["a"]["subject"].endswith(", spring is here")
+        assert sample["variants"]["b"]["subject"] == "Spring news"
+        assert all(v["text"].strip() for v in sample["variants"].values())
+        with world.engine.connect() as connection:  # a preview records nothing
+            assert connection.execute(select(func.count(CampaignMessageRecord.id))).scalar() == 0
         sent = _cli("send", "spring", "--json")
         assert sent["audience"]["included"] == 12
         assert sent["failed"] == {}

@@ -34,6 +34,8 @@ from postwise.engage.campaigns import (
 from postwise.engage.contacts import ContactStore
 from postwise.engage.experiment_store import create_experiment
 from postwise.engage.ingest import import_records
+from postwise.engage.provenance import decisions_for
+from postwise.engage.tracking import Tracker, TrackingConsentRule
 
 AT = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 TEMPLATE = """
@@ -251,9 +253,62 @@ def test_caps_exclude_new_contacts_and_a_rerun_is_not_capped_by_itself(
     first = runner.send_campaign("news", AT)
     assert first.audience["excluded_capped"] == 1 and first.queued == 2
     assert ids[0] not in _rows(engine)
+    # the capped send is recorded with its rule; the sent ones are not capped decisions
+    [capped] = [d for d in decisions_for(engine, ids[0]) if d.kind != "campaign_send"]
+    assert capped.decision["action"] == "suppress" and "email" in str(capped.decision)
+    assert all(d.kind == "campaign_send" for d in decisions_for(engine, ids[1]))
     again = runner.send_campaign("news", AT + timedelta(hours=1))
     assert again.duplicates == 2 and again.queued == 0
     assert again.audience["excluded_capped"] == 1  # still only the contact capped before
+
+
+@pytest.mark.parametrize(
+    ("rule", "tracked"),
+    [
+        (TrackingConsentRule.GRANTED, {"yes"}),
+        (TrackingConsentRule.NOT_REFUSED, {"yes", "silent"}),
+    ],
+)
+def test_links_are_tracked_by_the_trackers_consent_rule(
+    world: tuple[Settings, Any, ContactStore], rule: TrackingConsentRule, tracked: set[str]
+) -> None:
+    settings, engine, store = world
+    statements = {"yes": [True], "no": [False], "silent": [], "withdrawn": [True, False]}
+    ids: dict[str, str] = {}
+    for name, grants in statements.items():
+        consent = [{"purpose": "marketing", "channel": "email", "granted": True}]
+        for step, granted in enumerate(grants):
+            at = (AT - timedelta(days=2 - step)).isoformat()
+            consent.append(
+                {"purpose": "tracking", "channel": "email", "granted": granted, "recorded_at": at}
+            )
+        record = {
+            "email": f"{name}@mail.example",
+            "attributes": {"country": "UK", "divisor": 1},
+            "consent": consent,
+        }
+        report, _ = import_records(store, "contacts", [record])
+        assert report.failed == 0
+        ids[name] = store.contact_id(f"{name}@mail.example")
+    _campaign(engine)
+    tracker = Tracker.from_settings(settings)
+    tracker.consent_rule = rule
+    runner = CampaignRunner(settings, engine, tracker=tracker, rng=np.random.default_rng(7))
+    assert runner.send_campaign("news", AT).queued == len(statements)
+    rows = _rows(engine)
+    seen: set[str] = set()
+    for name, contact in ids.items():
+        raw = runner.outbound.queue.load(rows[contact].queue_message_id)
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        html_part = parsed.get_body(("html",))
+        assert html_part is not None
+        html = html_part.get_content()
+        if "/t/o/" in html:
+            assert "https://t.shop.example/t/c/" in html
+            seen.add(name)
+        else:
+            assert 'href="https://shop.example/sale"' in html
+    assert seen == tracked
 
 
 def test_not_before_follows_the_sendtime_mode_now(

@@ -25,6 +25,7 @@ from postwise.engage.tracking import (
     TrackingConsentRule,
     TrackingError,
     TrackingRecorder,
+    tracked_contacts,
     tracking_allowed,
 )
 
@@ -206,6 +207,29 @@ def test_consent_rules(store: ContactStore) -> None:
         source, "c", "m", silent, consent=store, consent_rule=lenient
     )
     assert "/t/c/" in lenient_out and "/t/o/" in lenient_out
+
+
+def test_tracked_contacts_is_tracking_allowed_for_a_batch(store: ContactStore) -> None:
+    granted = _contact(store, "g@example.org", tracking=True)
+    refused = _contact(store, "r@example.org", tracking=False)
+    silent = _contact(store, "s@example.org", tracking=None)
+    # the latest statement stands, either way round
+    withdrawn = _contact(store, "w@example.org", tracking=True)
+    regranted = _contact(store, "x@example.org", tracking=False)
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    store.record_consent(withdrawn, "tracking", "email", False, "test", recorded_at=later)
+    store.record_consent(regranted, "tracking", "email", True, "test", recorded_at=later)
+    batch = [granted, refused, silent, withdrawn, regranted]
+    for rule in TrackingConsentRule:
+        expected = {c for c in batch if tracking_allowed(store, c, rule)}
+        assert tracked_contacts(store, batch, rule) == expected
+    assert tracked_contacts(store, batch) == {granted, regranted}
+    assert tracked_contacts(store, batch, TrackingConsentRule.NOT_REFUSED) == {
+        granted,
+        silent,
+        regranted,
+    }
+    assert tracked_contacts(store, []) == set()
 
 
 def test_recorder_skips_contacts_without_tracking_consent(store: ContactStore) -> None:

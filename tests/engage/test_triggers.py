@@ -227,6 +227,34 @@ def test_one_message_per_event_and_one_per_contact_within_once_per_hours(
     assert {(o.campaign, o.status) for o in later} == {("cart", "queued"), ("cart-daily", "queued")}
 
 
+def test_a_tick_prepares_each_campaign_once_however_many_events_fire(
+    world: tuple[Settings, Engine, ContactStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, engine, store = world
+    contacts = [_contact(store, f"p{n}@mail.example") for n in range(4)]
+    _trigger_campaign(engine, once_per_hours=0)
+    _trigger_campaign(engine, "cart-too", once_per_hours=0)
+    watcher = _watcher(settings, engine)
+    prepared: list[str] = []
+    plan = CampaignRunner._plan
+
+    def counting(runner: CampaignRunner, campaign: Any) -> Any:
+        prepared.append(campaign.id)
+        return plan(runner, campaign)
+
+    monkeypatch.setattr(CampaignRunner, "_plan", counting)
+    first = AT + timedelta(minutes=1)
+    for n, contact in enumerate(contacts):
+        _event(store, f"e{n}", contact, first, **_cart())
+    outcomes = watcher.tick(first + timedelta(seconds=1))
+    assert [o.status for o in outcomes] == ["queued"] * 8
+    assert sorted(prepared) == ["cart", "cart-too"]
+    # outside a tick nothing is kept: a changed campaign is read again
+    watcher.runner.send_to("cart", contacts[0], at=first, occasion="direct-1")
+    watcher.runner.send_to("cart", contacts[0], at=first, occasion="direct-2")
+    assert sorted(prepared) == ["cart", "cart", "cart", "cart-too"]
+
+
 def test_delay_waits_in_pending_and_max_age_skips_stale_events(
     world: tuple[Settings, Engine, ContactStore],
 ) -> None:

@@ -10,6 +10,7 @@ work is :func:`create_campaign`, :meth:`CampaignRunner.send_campaign` and
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, NoReturn
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
@@ -26,7 +27,6 @@ from postwise.engage.campaigns import (
     UnknownCampaignError,
     create_campaign,
     definition_from_mapping,
-    load_campaign,
 )
 from postwise.services import OutboundServices
 
@@ -102,13 +102,15 @@ async def get_report(
     """The campaign report (the JSON of ``postwise campaign report --json``). 404 for an
     unknown campaign, 422 for a window out of range."""
 
-    def report() -> dict[str, Any]:
-        load_campaign(outbound.engine, campaign_id)
-        return campaign_report(
-            outbound.engine, campaign_id, conversion_window_days=window_days, sync=sync
-        )
-
     try:
-        return await run_in_threadpool(report)
+        return await run_in_threadpool(
+            partial(
+                campaign_report,
+                outbound.engine,
+                campaign_id,
+                conversion_window_days=window_days,
+                sync=sync,
+            )
+        )
     except CampaignError as error:
         _raise(error)

@@ -124,12 +124,13 @@ async def click(token: str, request: Request) -> Response:
 async def open_pixel(token: str, request: Request) -> Response:
     """A 1x1 transparent GIF; records an ``open`` event flagged ``machine`` when a proxy,
     prefetcher or scanner fetched it. 400 for a bad token."""
-    claims = _verify(request, token.removesuffix(".gif"), "open")
+    token = token.removesuffix(".gif")
+    claims = _verify(request, token, "open")
     if isinstance(claims, HTMLResponse):
         return claims
     await run_in_threadpool(
         get_recorder(request).record_open,
-        token.removesuffix(".gif"),
+        token,
         claims,
         request.headers.get("user-agent", ""),
         request.method,
