@@ -114,3 +114,27 @@ def test_local_key_is_generated_once(tmp_path: Path) -> None:
     assert len(key) == 64
     assert Settings(environment="test", data_dir=tmp_path).resolved_engage_hmac_key() == key
     assert (tmp_path / "engage-hmac.key").stat().st_mode & 0o077 == 0
+
+
+def test_consenting_by_id_and_by_scan_agree_with_has_consent(
+    store: ContactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import postwise.engage.contacts as contacts_module
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = [store.upsert(f"c{i}@example.test") for i in range(12)]
+    for i, contact_id in enumerate(ids):
+        if i % 3 == 0:
+            continue  # no statement: no consent
+        store.record_consent(contact_id, "marketing", "email", True, "form", start)
+        if i % 3 == 2:  # a later withdrawal wins
+            later = start + timedelta(days=1)
+            store.record_consent(contact_id, "marketing", "email", False, "form", later)
+    store.record_consent(ids[0], "marketing", "sms", True, "form", start)  # another channel
+    expected = {c for c in ids if store.has_consent(c, "marketing", "email")}
+    assert expected == {c for i, c in enumerate(ids) if i % 3 == 1}
+    asked = [*ids[:7], "f" * 64]  # a subset, and an unknown id
+    by_id = store.consenting(asked, "marketing", "email")
+    monkeypatch.setattr(contacts_module, "_CONSENT_BY_ID_LIMIT", 1)
+    by_scan = store.consenting(asked, "marketing", "email")
+    assert by_id == by_scan == expected & set(asked)
