@@ -41,6 +41,7 @@ from postwise.core.db import (
     EngageEventRecord,
     EventRecord,
     OutboundRecipientRecord,
+    as_utc,
     utcnow,
 )
 from postwise.core.errors import CampaignError, PostwiseError
@@ -74,10 +75,6 @@ METRICS = (
     "conversions",
     "revenue",
 )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -161,7 +158,7 @@ def sync_campaign(engine: Engine, campaign_id: str, now: datetime | None = None)
     bandit the rewards that are known (see the module docstring). Idempotent. Raises
     CampaignError for an unknown campaign."""
 
-    moment = _utc(now or utcnow())
+    moment = as_utc(now or utcnow())
     campaign = load_campaign(engine, campaign_id)
     rows = [r for r in _rows(engine, campaign.id) if r.state == "queued" and r.queue_message_id]
     states = _recipients(engine, [r.queue_message_id for r in rows])
@@ -169,7 +166,7 @@ def sync_campaign(engine: Engine, campaign_id: str, now: datetime | None = None)
     records: dict[str, dict[str, Any]] = {}
     for row in delivered_rows:
         last = states[row.queue_message_id][1]
-        when = datetime.fromtimestamp(last, UTC) if last else _utc(row.send_at)
+        when = datetime.fromtimestamp(last, UTC) if last else as_utc(row.send_at)
         event_id = f"campaign-delivered:{campaign.id}:{row.tracking_message_id}"
         records[event_id] = {
             "event_id": event_id,
@@ -226,11 +223,11 @@ def _feed_bandit(
         if r.reward is None
         and r.variant
         and states.get(r.queue_message_id, ("",))[0] != "bounced"
-        and _utc(r.send_at) <= moment
+        and as_utc(r.send_at) <= moment
     ]
     if not open_rows:
         return 0, 0
-    since = min(_utc(r.send_at) for r in open_rows)
+    since = min(as_utc(r.send_at) for r in open_rows)
     engaged = {
         (props or {}).get("message")
         for _, _, _, props, _ in _engage_events(
@@ -242,7 +239,7 @@ def _feed_bandit(
     for row in open_rows:
         if row.tracking_message_id in engaged:
             learnt.append((row, 1.0))
-        elif _utc(row.send_at) + window <= moment:
+        elif as_utc(row.send_at) + window <= moment:
             learnt.append((row, 0.0))
     if not learnt:
         return 0, 0
@@ -358,7 +355,7 @@ def campaign_report(
     docs/campaigns.md for every field). ``conversion_window_days`` overrides the campaign's;
     ``sync`` runs :func:`sync_campaign` first. Raises CampaignError for an unknown campaign
     or a window out of range."""
-    moment = _utc(as_of or utcnow())
+    moment = as_utc(as_of or utcnow())
     campaign = load_campaign(engine, campaign_id)
     if conversion_window_days is not None:
         if not 0 < conversion_window_days <= 365:
@@ -381,7 +378,7 @@ def campaign_report(
     # a trigger campaign may send a contact several messages (one per event): a purchase
     # counts for the latest of them that it follows within the window
     by_contact: dict[str, list[Any]] = defaultdict(list)
-    for row in sorted(queued, key=lambda r: _utc(r.send_at)):
+    for row in sorted(queued, key=lambda r: as_utc(r.send_at)):
         by_contact[row.contact_id].append(row)
     totals = _empty()
     variants: dict[str, dict[str, float]] = defaultdict(_empty)
@@ -395,7 +392,7 @@ def campaign_report(
 
     for row in queued:
         count(row, "sends")
-        if _utc(row.send_at) > moment:
+        if as_utc(row.send_at) > moment:
             count(row, "scheduled")
         state = states.get(row.queue_message_id, ("missing", None))[0]
         if state == "delivered":
@@ -406,7 +403,7 @@ def campaign_report(
             count(row, "pending")
         if row.queue_message_id in complained:
             count(row, "complaints")
-    since = min((_utc(r.send_at) for r in queued), default=moment) - timedelta(days=1)
+    since = min((as_utc(r.send_at) for r in queued), default=moment) - timedelta(days=1)
     events = _engage_events(
         engine,
         sorted(by_contact),
@@ -420,12 +417,12 @@ def campaign_report(
     for contact_id, kind, occurred_at, properties, value in events:
         props = properties or {}
         if kind == "purchase":
-            bought = _utc(occurred_at)
+            bought = as_utc(occurred_at)
             row = next(
                 (
                     r
                     for r in reversed(by_contact.get(str(contact_id), []))
-                    if _utc(r.send_at) <= bought < _utc(r.send_at) + window
+                    if as_utc(r.send_at) <= bought < as_utc(r.send_at) + window
                 ),
                 None,
             )

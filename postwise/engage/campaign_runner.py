@@ -41,7 +41,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any, cast
@@ -60,6 +60,7 @@ from postwise.core.db import (
     ContactRecord,
     DecisionRecord,
     EngageEventRecord,
+    as_utc,
     open_database,
     utcnow,
 )
@@ -97,10 +98,6 @@ SCORE_KIND = "propensity_score"
 QUEUED, FAILED, HOLDOUT, GLOBAL_HOLDOUT = "queued", "failed", "holdout", "global_holdout"
 _CHUNK = 500
 _PLAIN_OCCASION = re.compile(r"^[!-~]{1,128}$")
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _digest(*parts: str) -> str:
@@ -342,7 +339,7 @@ def _duplicate(campaign_id: str, row: Any) -> SendOutcome:
         row.variant,
         row.queue_message_id,
         row.tracking_message_id,
-        _utc(row.send_at),
+        as_utc(row.send_at),
     )
 
 
@@ -394,7 +391,7 @@ class CampaignRunner:
         docstring. Safe to run again: contacts queued before are counted as duplicates and
         get nothing new, failed ones are tried again. Raises CampaignError for an unknown
         campaign or one that cannot be prepared (template, sender, segment)."""
-        moment = _utc(at or utcnow())
+        moment = as_utc(at or utcnow())
         campaign = load_campaign(self.engine, campaign_id)
         if campaign.definition.trigger is not None:
             raise CampaignError(
@@ -466,7 +463,7 @@ class CampaignRunner:
         idempotency key, tracking message and ``campaign_messages`` row carry the occasion).
         Raises CampaignError for an unknown campaign; a failure of this contact's message is
         an outcome ``failed``, not an exception."""
-        moment = _utc(at or utcnow())
+        moment = as_utc(at or utcnow())
         plan = None if self._plans is None else self._plans.get(campaign_id)
         if plan is None:
             plan = self._plan(load_campaign(self.engine, campaign_id))
@@ -805,7 +802,7 @@ class CampaignRunner:
                 ):
                     continue
                 key = (str(contact_id), str(model_name))
-                stamp = (_utc(decided_at), int(row_id))
+                stamp = (as_utc(decided_at), int(row_id))
                 if key not in latest or stamp > latest[key][:2]:
                     latest[key] = (*stamp, float(value))
         scores: dict[str, dict[str, float]] = {}

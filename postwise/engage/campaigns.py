@@ -50,7 +50,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from postwise.core.db import Base, utcnow
+from postwise.core.db import Base, as_utc, utcnow
 from postwise.core.errors import CampaignError, PostwiseError
 from postwise.engage.fatigue_policy import FrequencyPolicy, WindowCap
 
@@ -410,10 +410,6 @@ class StoredCampaign:
         }
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _stored(row: Any) -> StoredCampaign:
     data = dict(row.definition)
     variants = tuple(Variant(**v) for v in data.pop("variants", []))
@@ -426,8 +422,8 @@ def _stored(row: Any) -> StoredCampaign:
         status=row.status,
         experiment=row.experiment,
         bandit=row.bandit,
-        created_at=_aware(row.created_at),
-        sent_at=None if row.sent_at is None else _aware(row.sent_at),
+        created_at=as_utc(row.created_at),
+        sent_at=None if row.sent_at is None else as_utc(row.sent_at),
     )
 
 
@@ -528,7 +524,7 @@ def create_campaign(
     from postwise.engage.bandits import BetaThompson
     from postwise.engage.experiment_store import create_experiment
 
-    moment = _aware(at or utcnow())
+    moment = as_utc(at or utcnow())
     source, _ = _template_source(definition)
     _check_segment(engine, definition)
     if definition.caps is not None:
@@ -604,7 +600,7 @@ def set_status(
         raise CampaignError(f"unknown campaign status {status!r}")
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if sent_at is not None:
-        values["sent_at"] = _aware(sent_at)
+        values["sent_at"] = as_utc(sent_at)
     with engine.begin() as connection:
         connection.execute(
             update(CampaignRecord).where(CampaignRecord.id == campaign_id).values(**values)

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from postwise.core.db import EngageEventRecord
+from postwise.core.db import EngageEventRecord, as_utc
 from postwise.engage.contacts import ContactStore
 from postwise.engage.provenance import NewDecision, record_decisions
 
@@ -46,10 +46,6 @@ ENGAGEMENT_TYPES = frozenset({"open", "click", "purchase"})
 DEFAULT_CHANNEL = "email"
 SUPPRESSED = "send_suppressed"
 DOWNGRADED = "send_downgraded"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -143,17 +139,17 @@ def fatigue_score(
 ) -> tuple[float, int]:
     """(decayed score, unanswered count) of the sends in ``[at - window, at)`` after the last
     engagement before ``at`` (see the module docstring)."""
-    at = _utc(at)
+    at = as_utc(at)
     engaged = [
-        _utc(e.occurred_at)
+        as_utc(e.occurred_at)
         for e in events
-        if e.type in ENGAGEMENT_TYPES and _utc(e.occurred_at) < at
+        if e.type in ENGAGEMENT_TYPES and as_utc(e.occurred_at) < at
     ]
     last_engaged = max(engaged, default=None)
     start = at - window
     score, count = 0.0, 0
     for e in events:
-        when = _utc(e.occurred_at)
+        when = as_utc(e.occurred_at)
         answered = last_engaged is not None and when <= last_engaged
         if e.type == "sent" and start <= when < at and not answered:
             score += 0.5 ** ((at - when) / half_life)
@@ -169,7 +165,7 @@ def _sends(
         1
         for e in events
         if e.type == "sent"
-        and start <= _utc(e.occurred_at) < at
+        and start <= as_utc(e.occurred_at) < at
         and (channel is None or e.channel == channel)
     )
 
@@ -240,7 +236,7 @@ class FrequencyPolicy:
         Every rule is checked; a suppression wins over a downgrade, and among rules of the same
         action the first in the order global, per contact, per channel, unanswered, fatigue."""
         del contact_id  # the history is the contact's already; kept for the call's readability
-        at = _utc(at)
+        at = as_utc(at)
         score, unanswered = fatigue_score(history.events, at, self.fatigue_window, self.half_life)
         hits: list[tuple[Action, str, str, float, float]] = []
         if self.global_cap is not None and history.global_sends >= self.global_cap.limit:
@@ -331,7 +327,7 @@ def read_histories(
     """:func:`read_history` for many contacts: one query per 500 contacts and one global
     count, instead of two queries per contact. Every id gets a history (empty when it has no
     event in the window)."""
-    at = _utc(at)
+    at = as_utc(at)
     table = EngageEventRecord.__table__
     types = ("sent", *sorted(ENGAGEMENT_TYPES))
     events: dict[str, list[HistoryEvent]] = {contact: [] for contact in contact_ids}
@@ -348,7 +344,7 @@ def read_histories(
             )
             for contact, when, kind, properties in connection.execute(query):
                 channel = str((properties or {}).get("channel", DEFAULT_CHANNEL))
-                events[contact].append(HistoryEvent(_utc(when), kind, channel))
+                events[contact].append(HistoryEvent(as_utc(when), kind, channel))
         global_sends = 0
         if policy.global_cap is not None:
             count = select(func.count()).where(
@@ -388,7 +384,7 @@ def decide_sends(
     """:func:`decide_send` for many contacts at once (a campaign's audience): consent in one
     batch, histories in one query per 500 contacts, the suppressed and downgraded sends
     recorded in one transaction. Each id maps to its decision."""
-    at = _utc(at)
+    at = as_utc(at)
     consenting = store.consenting(list(contact_ids), purpose, channel)
     refused = Suppress(
         reason=f"no standing consent for {purpose!r} on {channel!r}",

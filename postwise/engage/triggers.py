@@ -40,7 +40,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
@@ -59,7 +59,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from postwise.core.db import Base, EngageEventRecord, utcnow
+from postwise.core.db import Base, EngageEventRecord, as_utc, utcnow
 from postwise.core.errors import PostwiseError
 from postwise.engage.campaign_runner import CampaignRunner
 from postwise.engage.campaigns import CampaignMessageRecord, StoredCampaign, list_campaigns
@@ -154,10 +154,6 @@ class _Event:
         }
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -168,7 +164,7 @@ def _event(row: Any) -> _Event:
         str(row.event_id),
         str(row.contact_id),
         str(row.type),
-        _utc(row.occurred_at),
+        as_utc(row.occurred_at),
         dict(row.properties or {}),
         None if row.value is None else float(row.value),
     )
@@ -240,7 +236,7 @@ class TriggerWatcher:
         """Handle the events stored since the cursor and the delayed firings due at ``now``
         (default: the current time); returns what became of each, all recorded as
         ``trigger_fired`` decisions. Idle (one query) when no trigger campaign exists."""
-        moment = _utc(now or utcnow())
+        moment = as_utc(now or utcnow())
         campaigns = [c for c in list_campaigns(self.engine) if c.definition.trigger is not None]
         cursor = self._cursor()
         if not campaigns:
@@ -382,7 +378,7 @@ class TriggerWatcher:
                 .order_by(table.send_at.desc())
                 .limit(1)
             ).first()
-        return None if row is None else (str(row[0]), _utc(row[1]))
+        return None if row is None else (str(row[0]), as_utc(row[1]))
 
     def _fire_due(
         self, campaigns: Sequence[StoredCampaign], moment: datetime
@@ -423,12 +419,12 @@ class TriggerWatcher:
                         record.contact_id,
                         "skipped",
                         "the campaign or the event is gone",
-                        fire_at=_utc(record.fire_at),
+                        fire_at=as_utc(record.fire_at),
                     )
                 )
             else:
                 outcomes.append(
-                    self._fire(campaign, _event(event_row), _utc(record.fire_at), moment)
+                    self._fire(campaign, _event(event_row), as_utc(record.fire_at), moment)
                 )
             with self.engine.begin() as connection:
                 connection.execute(delete(pending).where(pending.id == record.id))
