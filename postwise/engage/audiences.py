@@ -12,8 +12,8 @@ with set algebra. ``not`` is taken against every stored contact.
 (:meth:`ContactStore.consenting`), the outbound suppression list (by the contact's address; on
 the ``email`` channel, the list's scope), and frequency caps (:func:`decide_sends`, the batch
 form of :func:`decide_send`, which records every capped send). Every member ends up either
-included or excluded under one reason, with the ids. :func:`preview` counts the same steps
-without recording anything.
+included or excluded under one reason, with the ids. :func:`preview` runs the same steps
+and counts them, checking the caps without recording anything.
 
 Named segments live in the ``segments`` table (migration 0011): :func:`save_segment`,
 :func:`load_segment`, :func:`list_segments`, :func:`delete_segment`. A reference
@@ -44,6 +44,7 @@ from postwise.engage.contacts import ContactStore
 from postwise.engage.fatigue_policy import (
     Downgrade,
     FrequencyPolicy,
+    SendDecision,
     Suppress,
     decide_sends,
     read_histories,
@@ -64,7 +65,7 @@ from postwise.engage.segments import (
     parse_segment,
     properties_match,
 )
-from postwise.outbound.suppression import Suppression, SuppressionList
+from postwise.outbound.suppression import Suppression, SuppressionList, normalise_address
 
 __all__ = [
     "EXCLUSION_REASONS",
@@ -492,17 +493,11 @@ def _suppressed(
     listing = suppressions or SuppressionList(store.engine)
     by_address = listing.find(list(addresses.values()))
     hits = {
-        c: by_address[address.strip().lower()]
+        c: by_address[normalise_address(address)]
         for c, address in addresses.items()
-        if address.strip().lower() in by_address
+        if normalise_address(address) in by_address
     }
     return hits, missing
-
-
-def _members(
-    store: ContactStore, segment: SegmentLike, at: datetime, segments: Mapping[str, Any] | None
-) -> list[str]:
-    return sorted(evaluate_segment(store, segment, at, segments=segments))
 
 
 def resolve_audience(
@@ -529,8 +524,46 @@ def resolve_audience(
        and is listed in ``downgraded`` (also recorded).
 
     Raises SegmentError for an invalid segment."""
+    return _screen(store, segment, at, purpose, channel, caps, suppressions, segments, record=True)
+
+
+def preview(
+    store: ContactStore,
+    segment: SegmentLike,
+    at: datetime,
+    purpose: str = "marketing",
+    channel: str = "email",
+    caps: FrequencyPolicy | None = None,
+    suppressions: SuppressionList | None = None,
+    *,
+    segments: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """The counts :func:`resolve_audience` would give (``members``, ``included``, one
+    ``excluded_<reason>`` per reason, ``downgraded``), without recording anything: the caps
+    are checked with :meth:`FrequencyPolicy.check` on the same history, not through
+    decide_send. For a ``postwise campaign`` preview."""
+    screened = _screen(
+        store, segment, at, purpose, channel, caps, suppressions, segments, record=False
+    )
+    return screened.counts()
+
+
+def _screen(
+    store: ContactStore,
+    segment: SegmentLike,
+    at: datetime,
+    purpose: str,
+    channel: str,
+    caps: FrequencyPolicy | None,
+    suppressions: SuppressionList | None,
+    segments: Mapping[str, Any] | None,
+    *,
+    record: bool,
+) -> AudienceResult:
+    """The steps of :func:`resolve_audience`; with ``record`` False the caps are checked on
+    the same histories without recording a decision (what :func:`preview` counts)."""
     moment = _utc(at)
-    members = _members(store, segment, moment, segments)
+    members = sorted(evaluate_segment(store, segment, moment, segments=segments))
     excluded: dict[str, list[str]] = {r: [] for r in EXCLUSION_REASONS}
     reasons: dict[str, str] = {}
     consenting = store.consenting(members, purpose, channel)
@@ -559,7 +592,7 @@ def resolve_audience(
     downgraded: list[str] = []
     if caps is not None:
         kept = []
-        decided = decide_sends(store, remaining, channel, moment, caps, purpose)
+        decided = _cap_decisions(store, remaining, channel, moment, caps, purpose, record)
         for contact_id in remaining:
             decision = decided[contact_id]
             if isinstance(decision, Suppress):
@@ -582,44 +615,16 @@ def resolve_audience(
     )
 
 
-def preview(
+def _cap_decisions(
     store: ContactStore,
-    segment: SegmentLike,
+    contact_ids: list[str],
+    channel: str,
     at: datetime,
-    purpose: str = "marketing",
-    channel: str = "email",
-    caps: FrequencyPolicy | None = None,
-    suppressions: SuppressionList | None = None,
-    *,
-    segments: Mapping[str, Any] | None = None,
-) -> dict[str, int]:
-    """The counts :func:`resolve_audience` would give (``members``, ``included``, one
-    ``excluded_<reason>`` per reason, ``downgraded``), without recording anything: the caps
-    are checked with :meth:`FrequencyPolicy.check` on the same history, not through
-    decide_send. For a ``postwise campaign`` preview."""
-    moment = _utc(at)
-    members = _members(store, segment, moment, segments)
-    consenting = store.consenting(members, purpose, channel)
-    remaining = [c for c in members if c in consenting]
-    counts = {"members": len(members), "excluded_consent": len(members) - len(remaining)}
-    counts.update({"excluded_no_address": 0, "excluded_suppressed": 0})
-    if channel == SUPPRESSION_CHANNEL:
-        hits, missing = _suppressed(store, remaining, suppressions)
-        counts["excluded_no_address"] = len(missing)
-        counts["excluded_suppressed"] = len(hits)
-        lacking = set(missing)
-        remaining = [c for c in remaining if c not in hits and c not in lacking]
-    capped = downgraded = 0
-    if caps is not None:
-        kept = []
-        histories = read_histories(store.engine, remaining, moment, caps)
-        for contact_id in remaining:
-            decision = caps.check(contact_id, channel, moment, histories[contact_id])
-            if isinstance(decision, Suppress):
-                capped += 1
-            else:
-                downgraded += isinstance(decision, Downgrade)
-                kept.append(contact_id)
-        remaining = kept
-    counts.update({"excluded_capped": capped, "included": len(remaining), "downgraded": downgraded})
-    return counts
+    caps: FrequencyPolicy,
+    purpose: str,
+    record: bool,
+) -> Mapping[str, SendDecision]:
+    if record:
+        return decide_sends(store, contact_ids, channel, at, caps, purpose)
+    histories = read_histories(store.engine, contact_ids, at, caps)
+    return {c: caps.check(c, channel, at, histories[c]) for c in contact_ids}

@@ -118,45 +118,20 @@ def record_decision(
     and append a ``decision`` event. The features are always hashed and kept only with
     ``keep_features``. With a ``decision_id`` already stored, returns the stored decision
     (recording is idempotent by id)."""
-    decision_id = decision_id or uuid.uuid4().hex
-    moment = at or utcnow()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    digest = features_hash(features)
+    item = NewDecision(
+        contact_id, kind, decision, model_name, model_version, features, policy, at, keep_features
+    )
+    values = _values(item, decision_id or uuid.uuid4().hex, utcnow(), _plain(policy))
     with Session(engine) as session, session.begin():
         existing = session.scalars(
-            select(DecisionRecord).where(DecisionRecord.decision_id == decision_id)
+            select(DecisionRecord).where(DecisionRecord.decision_id == values["decision_id"])
         ).first()
         if existing is not None:
             return _entry(existing)
-        row = DecisionRecord(
-            decision_id=decision_id,
-            contact_id=contact_id,
-            kind=kind,
-            decision=_plain(decision),
-            model_name=model_name,
-            model_version=model_version,
-            features_sha256=digest,
-            features=_plain(features) if keep_features else None,
-            policy=_plain(policy),
-            decided_at=moment,
-        )
+        row = DecisionRecord(**values)
         session.add(row)
         session.flush()
-        append_event_in(
-            session.connection(),
-            f"decision:{decision_id}",
-            "decision",
-            {
-                "decision_id": decision_id,
-                "contact_id": contact_id,
-                "kind": kind,
-                "model_name": model_name,
-                "model_version": model_version,
-                "features_sha256": digest,
-                "decided_at": moment.isoformat(),
-            },
-        )
+        append_event_in(session.connection(), *_event(values))
         return _entry(row)
 
 
@@ -180,6 +155,42 @@ class NewDecision:
 _BATCH_ROWS = 500
 
 
+def _values(item: NewDecision, decision_id: str, now: datetime, policy: Any) -> dict[str, Any]:
+    """The ``decisions`` row of ``item`` (``policy`` already made JSON-ready)."""
+    moment = item.at or now
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return {
+        "decision_id": decision_id,
+        "contact_id": item.contact_id,
+        "kind": item.kind,
+        "decision": _plain(item.decision),
+        "model_name": item.model_name,
+        "model_version": item.model_version,
+        "features_sha256": features_hash(item.features),
+        "features": _plain(item.features) if item.keep_features else None,
+        "policy": policy,
+        "decided_at": moment,
+    }
+
+
+def _event(row: Mapping[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """The ``decision`` event of a ``decisions`` row."""
+    return (
+        f"decision:{row['decision_id']}",
+        "decision",
+        {
+            "decision_id": row["decision_id"],
+            "contact_id": row["contact_id"],
+            "kind": row["kind"],
+            "model_name": row["model_name"],
+            "model_version": row["model_version"],
+            "features_sha256": row["features_sha256"],
+            "decided_at": row["decided_at"].isoformat(),
+        },
+    )
+
+
 def record_decisions_in(connection: Connection, decisions: Sequence[NewDecision]) -> list[str]:
     """Store many decisions and their ``decision`` events within ``connection``'s transaction
     (so they commit with the rows they describe), a few statements per 500 decisions instead
@@ -194,23 +205,9 @@ def record_decisions_in(connection: Connection, decisions: Sequence[NewDecision]
         decision_id = item.decision_id or uuid.uuid4().hex
         if decision_id in pending:
             continue
-        moment = item.at or now
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        pending[decision_id] = {
-            "decision_id": decision_id,
-            "contact_id": item.contact_id,
-            "kind": item.kind,
-            "decision": _plain(item.decision),
-            "model_name": item.model_name,
-            "model_version": item.model_version,
-            "features_sha256": features_hash(item.features),
-            "features": _plain(item.features) if item.keep_features else None,
-            "policy": policies[id(item.policy)]
-            if id(item.policy) in policies
-            else policies.setdefault(id(item.policy), _plain(item.policy)),
-            "decided_at": moment,
-        }
+        if id(item.policy) not in policies:
+            policies[id(item.policy)] = _plain(item.policy)
+        pending[decision_id] = _values(item, decision_id, now, policies[id(item.policy)])
     recorded: list[str] = []
     ids = list(pending)
     for start in range(0, len(ids), _BATCH_ROWS):
@@ -233,25 +230,7 @@ def record_decisions_in(connection: Connection, decisions: Sequence[NewDecision]
             )
         else:
             connection.execute(insert_plain(DecisionRecord), rows)
-        append_events_in(
-            connection,
-            [
-                (
-                    f"decision:{row['decision_id']}",
-                    "decision",
-                    {
-                        "decision_id": row["decision_id"],
-                        "contact_id": row["contact_id"],
-                        "kind": row["kind"],
-                        "model_name": row["model_name"],
-                        "model_version": row["model_version"],
-                        "features_sha256": row["features_sha256"],
-                        "decided_at": row["decided_at"].isoformat(),
-                    },
-                )
-                for row in rows
-            ],
-        )
+        append_events_in(connection, [_event(row) for row in rows])
         recorded.extend(row["decision_id"] for row in rows)
     return recorded
 

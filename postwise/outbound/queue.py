@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from postwise.core.db import OutboundMessageRecord, OutboundRecipientRecord
-from postwise.core.durable import fsync_directory, remove_durably, write_durably
+from postwise.core.durable import fsync_directory, remove_durably
 from postwise.core.errors import PostwiseError
 from postwise.core.events import append_event_in, append_events_in
 from postwise.outbound.suppression import suppress_in
@@ -235,51 +235,32 @@ class OutboundQueue:
         ``not_before`` (Unix seconds) keeps the recipients from delivery until then (a
         scheduled send; the queue lifetime counts from that moment). Raises QueueError when
         there is no recipient, OSError when the disk refuses."""
-        if not prepared.recipients:
-            raise QueueError("a message needs at least one recipient to be queued")
-        if prepared.idempotency_key:
-            earlier = self.find_idempotent(prepared.idempotency_key)
-            if earlier is not None:
-                return earlier
-        now = time.time() if now is None else now
-        message_id = new_message_id()
-        path = self.spool_path(message_id)
-        write_durably(path, [prepared.raw], self.staging)
-        message, rows = self._rows(message_id, prepared, now, not_before)
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(OutboundMessageRecord).values(**message))
-                connection.execute(insert(OutboundRecipientRecord), rows)
-                append_event_in(
-                    connection,
-                    f"submission:{message_id}",
-                    "submission",
-                    self._submission_payload(message_id, prepared, len(rows)),
-                )
-        except IntegrityError:
-            remove_durably(path)
-            if prepared.idempotency_key:
-                earlier = self.find_idempotent(prepared.idempotency_key)
-                if earlier is not None:  # a concurrent submission with the same key won
-                    return earlier
-            raise
-        except BaseException:
-            remove_durably(path)
-            raise
-        return Enqueued(message_id, prepared.recipients)
+        [enqueued] = self.submit_many([(prepared, not_before)], now)
+        return enqueued
 
     def submit_many(
         self,
         items: Sequence[tuple[Prepared, float | None]],
         now: float | None = None,
     ) -> list[Enqueued]:
-        """Queue many ``(prepared, not_before)`` at once, as durably as :meth:`submit`: every
+        """Queue many ``(prepared, not_before)`` at once, durably: every
         spool file is written and fsynced (the folder once), then all rows commit in one
         transaction. The answer is in ``items`` order; a message whose idempotency key was
         seen before (in the store or earlier in ``items``) comes back as that submission with
         ``duplicate=True`` and queues nothing. All or nothing: raises QueueError for a message
         without recipients (before anything is written) and OSError or a database error with
-        nothing queued."""
+        nothing queued. When a concurrent submission stores one of the batch's idempotency
+        keys first, the batch starts over once and answers that key with the winner."""
+        try:
+            return self._submit_many(items, now)
+        except IntegrityError:
+            if not any(prepared.idempotency_key for prepared, _ in items):
+                raise
+            return self._submit_many(items, now)
+
+    def _submit_many(
+        self, items: Sequence[tuple[Prepared, float | None]], now: float | None
+    ) -> list[Enqueued]:
         for prepared, _ in items:
             if not prepared.recipients:
                 raise QueueError("a message needs at least one recipient to be queued")

@@ -194,13 +194,24 @@ class Submitter:
         """Queue one message. Suppressed recipients are refused (listed in ``refused``) and
         the others queued; raises SubmissionError when the message or every recipient is
         refused, with the reason. ``not_before`` (Unix seconds) holds delivery until then."""
-        checked = self._checked(
-            mail_from, recipients, raw, source, submitted_by, idempotency_key, pool, envelope_id
+        [answer] = self.submit_many(
+            [
+                Submission(
+                    mail_from,
+                    tuple(recipients),
+                    raw,
+                    source,
+                    submitted_by,
+                    idempotency_key,
+                    pool,
+                    envelope_id,
+                    not_before,
+                )
+            ]
         )
-        if isinstance(checked, Accepted):
-            return checked
-        prepared, refused = checked
-        return Accepted(self.queue.submit(prepared, not_before=not_before), refused)
+        if isinstance(answer, SubmissionError):
+            raise answer
+        return answer
 
     def submit_many(self, items: Sequence[Submission]) -> list[Accepted | SubmissionError]:
         """Queue many messages in one durable batch (:meth:`OutboundQueue.submit_many`): the
@@ -223,17 +234,7 @@ class Submitter:
         listed = self.suppressions.find(addresses)
         for item in items:
             try:
-                checked = self._checked(
-                    item.mail_from,
-                    list(item.recipients),
-                    item.raw,
-                    item.source,
-                    item.submitted_by,
-                    item.idempotency_key,
-                    item.pool,
-                    item.envelope_id,
-                    known=(earlier, listed),
-                )
+                checked = self._checked(item, earlier, listed)
             except SubmissionError as error:
                 answers.append(error)
                 continue
@@ -249,33 +250,22 @@ class Submitter:
         return [answer for answer in answers if answer is not None]
 
     def _checked(
-        self,
-        mail_from: str,
-        recipients: list[str],
-        raw: bytes,
-        source: str,
-        submitted_by: str,
-        idempotency_key: str | None,
-        pool: str,
-        envelope_id: str | None,
-        known: tuple[dict[str, Enqueued], dict[str, Suppression]] | None = None,
+        self, item: Submission, earlier: dict[str, Enqueued], listed: dict[str, Suppression]
     ) -> Accepted | tuple[Prepared, dict[str, str]]:
-        """The earlier submission of ``idempotency_key``, or the prepared message and the
-        refused recipients. Raises SubmissionError as :meth:`submit` does. ``known`` holds
-        the batch's earlier submissions and suppression entries, read in bulk beforehand."""
+        """The earlier submission of the item's idempotency key, or the prepared message and
+        the refused recipients. Raises SubmissionError as :meth:`submit` does. ``earlier`` and
+        ``listed`` are the batch's earlier submissions and suppression entries, read in bulk
+        beforehand."""
+        mail_from, recipients, raw = item.mail_from, list(item.recipients), item.raw
+        idempotency_key, pool, envelope_id = item.idempotency_key, item.pool, item.envelope_id
         if idempotency_key is not None:
             if not _IDEMPOTENCY_KEY.match(idempotency_key):
                 raise SubmissionError(
                     "an idempotency key is 1-255 printable ASCII characters without spaces",
                     "501 5.5.4",
                 )
-            earlier = (
-                self.queue.find_idempotent(idempotency_key)
-                if known is None
-                else known[0].get(idempotency_key)
-            )
-            if earlier is not None:
-                return Accepted(earlier)
+            if idempotency_key in earlier:
+                return Accepted(earlier[idempotency_key])
         if envelope_id is not None and not _ENVELOPE_ID.match(envelope_id):
             raise SubmissionError(
                 f"envelope id {envelope_id[:40]!r}: an RFC 3461 ENVID is 1-100 printable ASCII "
@@ -299,20 +289,10 @@ class Submitter:
                 f"the message is {len(raw)} bytes; the limit is {self.settings.max_message_bytes}",
                 "552 5.3.4",
             )
-        suppressed: dict[str, Suppression] = (
-            self.suppressions.find(checked)
-            if known is None
-            else {
-                normalise_address(r): known[1][normalise_address(r)]
-                for r in checked
-                if normalise_address(r) in known[1]
-            }
-        )
         refused = {
-            r: f"suppressed ({suppressed[normalise_address(r)].source}: "
-            f"{suppressed[normalise_address(r)].reason})"
+            r: f"suppressed ({entry.source}: {entry.reason})"
             for r in checked
-            if normalise_address(r) in suppressed
+            if (entry := listed.get(normalise_address(r))) is not None
         }
         allowed = [r for r in checked if r not in refused]
         if not allowed:
@@ -322,7 +302,7 @@ class Submitter:
                 "550 5.7.1",
             )
         prepared = self.prepare(
-            sender, allowed, raw, source, submitted_by, idempotency_key, pool, envelope_id
+            sender, allowed, raw, item.source, item.submitted_by, idempotency_key, pool, envelope_id
         )
         return prepared, refused
 

@@ -417,6 +417,7 @@ def test_resolve_audience_counts_every_exclusion_by_reason(
     store, ids = shop
     uk = {"attribute": "country", "eq": "UK"}
     counts_before = preview(store, uk, AT, caps=CAPS)
+    assert decisions_for(store.engine, ids["c00"]) == []  # a preview records nothing
     result = resolve_audience(store, uk, AT, caps=CAPS)
     name = {v: k for k, v in ids.items()}
     assert sorted(name[c] for c in result.excluded["consent"]) == ["c09", "c10", "c11"]

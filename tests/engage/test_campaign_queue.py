@@ -112,3 +112,41 @@ def test_submit_many_answers_each_item_and_queues_durably(submitter: Submitter) 
 def test_submit_many_with_nothing_to_queue(submitter: Submitter) -> None:
     assert submitter.submit_many([]) == []
     assert submitter.queue.submit_many([]) == []
+
+
+def test_submit_many_refuses_only_the_suppressed_recipients_of_an_item(
+    submitter: Submitter,
+) -> None:
+    submitter.suppressions.add("Blocked@Mail.example", "listed by a test", "operator")
+    item = Submission(
+        "news@shop.example", ("ok@mail.example", "blocked@mail.example"), _message(4), "api", "t"
+    )
+    [answer] = submitter.submit_many([item])
+    assert isinstance(answer, Accepted)
+    assert answer.refused == {"blocked@mail.example": "suppressed (operator: listed by a test)"}
+    assert answer.enqueued.recipients == ("ok@mail.example",)
+
+
+def test_a_concurrent_submission_with_the_same_key_wins(
+    submitter: Submitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = submitter.queue
+    prepared = submitter.prepare(
+        "news@shop.example", ["r@mail.example"], _message(5), "api", "t", "k5"
+    )
+    first = queue.submit(prepared)
+    # The second submitter looked for the key before the first one committed.
+    real = queue.find_idempotent_many
+    looked: list[int] = []
+
+    def blind_once(keys: list[str]) -> dict[str, object]:
+        looked.append(len(keys))
+        return {} if len(looked) == 1 else dict(real(keys))
+
+    monkeypatch.setattr(queue, "find_idempotent_many", blind_once)
+    again = queue.submit(prepared)
+    assert looked == [1, 1]
+    assert again.duplicate and again.message_id == first.message_id
+    assert queue.depth()["queued"] == 1
+    assert [p.stem for p in queue.messages_dir.iterdir()] == [first.message_id]
+    assert not list(queue.staging.iterdir())

@@ -112,6 +112,11 @@ def test_features_can_be_kept_and_recording_is_idempotent_by_id(engine: Engine) 
     )
     assert again == kept
     assert len(decisions_for(engine, "c1")) == 1
+    with engine.connect() as connection:
+        events = connection.execute(
+            select(EventRecord.event_id).where(EventRecord.type == "decision")
+        ).scalars()
+        assert list(events) == ["decision:d-1"]  # nor a second event
 
 
 def test_explain_cli(postwise_env: Path) -> None:
