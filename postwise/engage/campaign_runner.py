@@ -822,7 +822,7 @@ class CampaignRunner:
         if number is None:
             number = int(contact_id[:15], 16)
         country = attributes.get("country")
-        slot = model.best_hour(number, str(country) if country else None)
+        slot = model.best_hour(number, str(country) if country else None, after=moment)
         zone = slot.zone
         wanted = attributes.get("timezone") or attributes.get("time_zone")
         if isinstance(wanted, str) and wanted:

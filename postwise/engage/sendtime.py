@@ -22,6 +22,16 @@ A contact without history gets ``q`` (its cohort, else global); one with many ev
 own smoothed profile. The concentrations and spreads are chosen by held-out log-likelihood on
 training data (:mod:`postwise.engage.sendtime_evaluation`).
 
+**Next activity.** A profile says *where in the week* a contact is active, not *when next*: a
+customer who buys twice a week is likely to be back in the first days after any moment, one who
+buys twice a year anywhere in the coming months. With ``rate_multiplier > 0`` the decision is
+taken on the distribution of the slot of the contact's **first** activity after the decision
+moment (:func:`next_activity`): activity is a Poisson process whose intensity in each future
+hour is ``rate_multiplier x rate x profile(slot)`` (``rate``: the contact's invoices per week,
+``(n + 1) / (weeks since its first + 4)``), the first-event density is folded back onto the 168
+slots over ``horizon_days`` and the best window taken as before. The multiplier (0 = off) is
+chosen by hit rate with the decision profile.
+
 The send time is decided on a separate profile, tuned for hits rather than likelihood: the
 contact's own counts, recency-weighted with ``decision_half_life_days`` and not smoothed, plus
 ``decision_strength`` pseudo-counts of ``p`` (``None``: ``p`` alone). ``best_hour`` picks the
@@ -162,6 +172,10 @@ class SendTimeParams:
     # decision_strength pseudo-counts of the model profile; None = the model profile alone.
     decision_strength: float | None = None
     decision_half_life_days: float = math.inf
+    # Next activity (see the module docstring): 0 = the stationary decision; > 0 scales the
+    # contact's purchase rate when folding its first activity after the decision moment.
+    rate_multiplier: float = 0.0
+    horizon_days: float = 70.0
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -200,6 +214,46 @@ def kernel(hour_spread: float, day_spread: float, weights: np.ndarray | None = N
             weighted = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), pattern / 2)
             k += share * weighted / weighted.sum(axis=1, keepdims=True)
     return k
+
+
+RATE_PSEUDO_EVENTS = 1.0
+RATE_PSEUDO_WEEKS = 4.0
+
+
+def next_activity(
+    profiles: np.ndarray, rates: np.ndarray, start_slots: np.ndarray, hours: int
+) -> np.ndarray:
+    """Per row, the distribution over the 168 slots of the **first** activity in the ``hours``
+    hours from ``start_slots`` (the slot of the decision moment), given activity as a Poisson
+    process with intensity ``rates x profiles[slot]`` per hour-of-week slot (``rates``: events
+    per week, ``profiles``: rows normalised here). A rate of 0 gives the profile itself; rows
+    without any chance of activity in the horizon too.
+
+    The intensity repeats every week, so the first-event density of week ``k`` is week 0's
+    times the chance of a silent week (``exp(-rate)``) to the power ``k``: one week is computed
+    and the weeks of the horizon summed as a geometric series (plus the part week at its end).
+    """
+    p = np.atleast_2d(np.asarray(profiles, dtype=np.float64))
+    totals = p.sum(axis=1, keepdims=True)
+    p = np.divide(p, totals, out=np.full_like(p, 1.0 / SLOTS), where=totals > 0)
+    rate = np.asarray(rates, dtype=np.float64).reshape(-1, 1)
+    start = np.asarray(start_slots, dtype=np.int64).reshape(-1, 1) % SLOTS
+    weeks, rest = divmod(max(int(hours), 1), SLOTS)
+    rows = np.arange(p.shape[0])[:, None]
+    slots = (start + np.arange(SLOTS)[None, :]) % SLOTS  # the week ahead, in time order
+    intensity = rate * p[rows, slots]
+    first = np.exp(-(np.cumsum(intensity, axis=1) - intensity)) * -np.expm1(-intensity)
+    weekly = intensity.sum(axis=1, keepdims=True)  # a silent week has chance exp(-weekly)
+    lost = -np.expm1(-weekly)
+    repeats = np.divide(
+        -np.expm1(-weeks * weekly), lost, out=np.full_like(lost, float(weeks)), where=lost > 0
+    )
+    timed = first * repeats
+    timed[:, :rest] += first[:, :rest] * np.exp(-weeks * weekly)
+    out = np.empty_like(p)
+    out[rows, slots] = timed
+    mass = out.sum(axis=1, keepdims=True)
+    return np.asarray(np.where(mass > 1e-12, out / np.maximum(mass, 1e-300), p), np.float64)
 
 
 def best_window(profiles: np.ndarray) -> np.ndarray:
@@ -251,7 +305,8 @@ class PurchaseHistory:
 class SendTimeModel:
     """Fitted profiles. ``counts`` has one row per contact of ``contacts`` (sorted), in local
     hour-of-week slots, recency-weighted as of ``cutoff``; ``decision_counts`` the same counts
-    recency-weighted with ``decision_half_life_days`` (None: equal to ``counts``)."""
+    recency-weighted with ``decision_half_life_days`` (None: equal to ``counts``); ``rates``
+    each contact's purchases per week as of ``cutoff`` (None: zero, no next-activity fold)."""
 
     params: SendTimeParams
     cutoff: int
@@ -262,6 +317,7 @@ class SendTimeModel:
     cohort: dict[int, str]
     seed: int = 0
     decision_counts: np.ndarray | None = None
+    rates: np.ndarray | None = None
 
     @staticmethod
     def fit(
@@ -309,6 +365,10 @@ class SendTimeModel:
             ).reshape(contacts.shape[0], SLOTS)
 
         counts = weighted_counts(params.half_life_days)
+        events = np.bincount(row, minlength=contacts.shape[0]).astype(np.float64)
+        first = np.full(contacts.shape[0], cutoff, dtype=np.int64)
+        np.minimum.at(first, row, shop_time)
+        rates = (events + RATE_PSEUDO_EVENTS) / ((cutoff - first) / (7 * DAY) + RATE_PSEUDO_WEEKS)
         decision_counts = (
             None
             if params.decision_half_life_days == params.half_life_days
@@ -324,6 +384,7 @@ class SendTimeModel:
             cohort,
             seed,
             decision_counts,
+            rates,
         )
 
     def prior(self, contact: int, country: str | None = None) -> np.ndarray:
@@ -384,6 +445,38 @@ class SendTimeModel:
         table = self.counts if self.decision_counts is None else self.decision_counts
         return np.asarray(self._rows(table, ids) + strength * model, dtype=np.float64)
 
+    def contact_rates(self, contacts: np.ndarray) -> np.ndarray:
+        """Purchases per week as of the cut-off (the pseudo-rate of an empty history for
+        contacts without one)."""
+        ids = np.asarray(contacts, dtype=np.int64)
+        empty = RATE_PSEUDO_EVENTS / RATE_PSEUDO_WEEKS
+        if self.rates is None:
+            return np.full(ids.shape[0], empty)
+        position = np.minimum(
+            np.searchsorted(self.contacts, ids), max(self.contacts.shape[0] - 1, 0)
+        )
+        known = (self.contacts.shape[0] > 0) & (self.contacts[position] == ids)
+        return np.where(known, self.rates[position] if self.rates.size else empty, empty)
+
+    def next_profiles(
+        self,
+        contacts: np.ndarray,
+        start_slots: np.ndarray,
+        hours: int | None = None,
+        decision: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """What the send slot is chosen from when the decision moment is known: with
+        ``rate_multiplier > 0`` the :func:`next_activity` fold of the decision profiles
+        (``decision`` when already computed) from each contact's local ``start_slots`` over
+        ``hours`` (default ``horizon_days``); else the decision profiles themselves."""
+        ids = np.asarray(contacts, dtype=np.int64)
+        profiles = self.decision_profiles(ids) if decision is None else decision
+        multiplier = self.params.rate_multiplier
+        if multiplier <= 0:
+            return profiles
+        span = round(self.params.horizon_days * 24) if hours is None else hours
+        return next_activity(profiles, multiplier * self.contact_rates(ids), start_slots, span)
+
     def _factorised(self, counts: np.ndarray, priors: np.ndarray) -> np.ndarray:
         """Priors that keep the contact's own weekday and hour-of-day preferences: its weekday
         and hour-of-day marginals, each shrunk toward the prior's, multiplied together and by
@@ -403,9 +496,17 @@ class SendTimeModel:
     def zone(self, contact: int, country: str | None = None) -> str:
         return zone_of(self.cohort.get(contact) or country or "")
 
-    def best_hour(self, contact: int, country: str | None = None, explore: bool = True) -> SendSlot:
+    def best_hour(
+        self,
+        contact: int,
+        country: str | None = None,
+        explore: bool = True,
+        after: datetime | None = None,
+    ) -> SendSlot:
         """The local hour-of-week to send to ``contact``: the centre of the 3-hour window of
-        maximum mass of its decision profile (:meth:`decision_profiles`). A contact without
+        maximum mass of its decision profile (:meth:`decision_profiles`), or, given the decision
+        moment ``after`` (timezone-aware) and ``rate_multiplier > 0``, of the distribution of its
+        first activity after that moment (:meth:`next_profiles`). A contact without
         history (``explore``) gets the centre of the best window of one profile drawn from
         ``Dirichlet(prior_strength * prior)``, seeded by the model's seed and the contact id, so
         repeated calls agree."""
@@ -420,5 +521,12 @@ class SendTimeModel:
             )
             draw = rng.dirichlet(concentration)
             return SendSlot(contact, int(best_window(draw)[0]), zone, True)
-        profile = self.decision_profiles(np.array([contact]), {contact: country or ""})
+        ids = np.array([contact])
+        profile = self.decision_profiles(ids, {contact: country or ""})
+        if after is not None:
+            if after.tzinfo is None:
+                raise ValueError("best_hour needs a timezone-aware 'after'")
+            here = after.astimezone(ZoneInfo(zone))
+            start = np.array([here.weekday() * 24 + here.hour])
+            profile = self.next_profiles(ids, start, decision=profile)
         return SendSlot(contact, int(best_window(profile)[0]), zone, False)

@@ -7,8 +7,10 @@ time) of each one's **first** invoice at or after the cut-off from the invoices 
 
 - ``hit_rate_1h``: share of customers whose predicted slot is within one hour (circularly) of
   the actual one; the model predicts the centre of the 3-hour window of maximum mass of its
-  decision profile (own recency-weighted counts plus pseudo-counts of the model profile, both
-  tuned for hit rate on the selection cut-offs after the model is tuned for log-likelihood).
+  decision profile (own recency-weighted counts plus pseudo-counts of the model profile), folded
+  into the distribution of the first purchase after the cut-off (``rate_multiplier``; see
+  :func:`postwise.engage.sendtime.next_activity`), all tuned for hit rate on the selection
+  cut-offs after the model is tuned for log-likelihood.
 - ``log_likelihood``: mean natural log of the probability given to the actual slot.
 
 Baselines: ``baseline_global`` predicts the most common slot of all invoices before the cut-off;
@@ -21,9 +23,14 @@ Protocols: with a test folder, the model (variant and hyper-parameters) is chose
 folder alone, the cut-off is the first timestamp of the test folder and the history before it
 comes from both folders. Without, the cut-off is the last midnight ``INTERNAL_HOLDOUT_DAYS``
 days before the end of the data (the length of the hidden Oct-Dec holdout), and the choice uses
-the data before it only. Selection cut-offs: every ``SELECTION_STEP_DAYS`` days back from the end
-of the training history, at least ``MIN_HISTORY_DAYS`` after its start; each one's next invoice
-must fall before the end of the training history.
+the data before it only. Selection cut-offs: every ``SELECTION_STEP_DAYS`` days back from
+``SELECTION_HORIZON_DAYS`` before the end of the training history (the scored horizon: each
+cut-off's next invoice must fall within it), at least ``MIN_HISTORY_DAYS`` after its start.
+
+``rolling_origin`` repeats the scored task at weekly cut-offs through the scored period (the
+same chosen hyper-parameters, counts refitted on the history before each cut-off, next invoice
+before the end): one cut-off's figure rests on a few hundred customers and moves by a couple of
+points from one week to the next; the rolling figure says whether a gain is the rule.
 """
 
 from __future__ import annotations
@@ -32,10 +39,11 @@ import hashlib
 import json
 import math
 import platform
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -64,14 +72,18 @@ from postwise.engage.sendtime import (
     zone_offsets,
 )
 
+T = TypeVar("T")
 MIN_INVOICES = 3
 INTERNAL_HOLDOUT_DAYS = 70
-SELECTION_STEP_DAYS = 30
-SELECTION_CUTOFFS = 6
+SELECTION_STEP_DAYS = 7
+SELECTION_CUTOFFS = 30
+SELECTION_HORIZON_DAYS = INTERNAL_HOLDOUT_DAYS
+ROLLING_STEP_DAYS = 7
+ROLLING_MIN_DAYS = 21
 MIN_HISTORY_DAYS = 60
 PROFILES_FILE = "sendtime_profiles.npz"
 CARD_FILE = "model_card.json"
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 EPSILONS = (0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 # Candidate values per hyper-parameter; coordinate ascent over them (two passes).
 GRID: dict[str, tuple[float, ...]] = {
@@ -86,7 +98,9 @@ GRID: dict[str, tuple[float, ...]] = {
 }
 # The decision profile's candidates (None: the model profile alone, tried first), by hit rate.
 DECISION_HALF_LIVES = (math.inf, 365.0, 180.0, 90.0, 45.0)
-DECISION_STRENGTHS: tuple[float | None, ...] = (None, 0.01, 0.3, 1.0, 3.0, 10.0, 30.0)
+DECISION_STRENGTHS: tuple[float | None, ...] = (None, 0.01, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+# The next-activity fold's rate multipliers (0: off, tried first), by hit rate.
+RATE_MULTIPLIERS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 # The variants compared, simplest first (a tie keeps the simpler one), and what each tunes.
 VARIANTS: dict[str, tuple[SendTimeParams, tuple[str, ...]]] = {
     "dirichlet_global": (
@@ -127,16 +141,26 @@ LICENCE = "UCI Online Retail (Chen, Sain & Guo 2012), CC BY 4.0."
 
 @dataclass(frozen=True)
 class NextInvoiceTask:
-    """Customers to score at ``cutoff``, their actual next slot (shop time) and the hours to add
-    to shop time to get their local time at the cut-off."""
+    """Customers to score at ``cutoff`` (next invoice before ``end``), their actual next slot
+    (shop time) and the hours to add to shop time to get their local time at the cut-off."""
 
     cutoff: int
+    end: int
     contacts: np.ndarray
     target_slot: np.ndarray
     offset_hours: np.ndarray
 
     def __len__(self) -> int:
         return int(self.contacts.shape[0])
+
+    @property
+    def horizon_hours(self) -> int:
+        return max(math.ceil((self.end - self.cutoff) / HOUR), 1)
+
+    def local_start_slots(self) -> np.ndarray:
+        """Each customer's local hour-of-week at the cut-off."""
+        start = int(hour_of_week(np.array([self.cutoff]))[0])
+        return np.asarray((start + self.offset_hours) % SLOTS, dtype=np.int64)
 
 
 def purchase_history(log: RetailLog, countries: dict[int, str]) -> PurchaseHistory:
@@ -165,7 +189,7 @@ def next_invoice_task(history: PurchaseHistory, cutoff: int, end: int) -> NextIn
         rows = np.array([z == zone for z in zones], dtype=bool)
         at = np.full(int(rows.sum()), cutoff, dtype=np.int64)
         offsets[rows] = np.rint(zone_offsets(at, zone, SHOP_ZONE) / HOUR).astype(np.int64)
-    return NextInvoiceTask(cutoff, contacts, hour_of_week(times), offsets)
+    return NextInvoiceTask(cutoff, end, contacts, hour_of_week(times), offsets)
 
 
 def to_shop_time(local_profiles: np.ndarray, offset_hours: np.ndarray) -> np.ndarray:
@@ -204,10 +228,16 @@ def paired_gain(
 def task_profiles(
     model: SendTimeModel, task: NextInvoiceTask, local_model: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Shop-time profiles (the model's, the decision's) of the task's customers; ``local_model``
-    may pass the model's local-time profiles when already computed."""
+    """Shop-time profiles (the model's, the decision's: folded from the cut-off over the task's
+    horizon when the model has a rate multiplier) of the task's customers; ``local_model`` may
+    pass the model's local-time profiles when already computed."""
     local = model.predict_proba(task.contacts) if local_model is None else local_model
-    decision = model.decision_profiles(task.contacts, model_profiles=local)
+    decision = model.next_profiles(
+        task.contacts,
+        task.local_start_slots(),
+        task.horizon_hours,
+        model.decision_profiles(task.contacts, model_profiles=local),
+    )
     return to_shop_time(local, task.offset_hours), to_shop_time(decision, task.offset_hours)
 
 
@@ -274,14 +304,15 @@ class BaselineInputs:
 
 def selection_tasks(history: PurchaseHistory, history_end: int) -> list[NextInvoiceTask]:
     """Training-internal tasks: cut-offs every ``SELECTION_STEP_DAYS`` back from
-    ``history_end`` (latest first), next invoices before ``history_end``."""
+    ``SELECTION_HORIZON_DAYS`` before ``history_end`` (latest first), next invoices within
+    ``SELECTION_HORIZON_DAYS`` of the cut-off."""
     if history.time.size == 0:
         return []
     start = int(history.time.min())
     tasks: list[NextInvoiceTask] = []
-    cutoff = next_midnight(history_end) - SELECTION_STEP_DAYS * DAY
+    cutoff = next_midnight(history_end) - SELECTION_HORIZON_DAYS * DAY
     while cutoff - start >= MIN_HISTORY_DAYS * DAY and len(tasks) < SELECTION_CUTOFFS:
-        task = next_invoice_task(history, cutoff, history_end)
+        task = next_invoice_task(history, cutoff, cutoff + SELECTION_HORIZON_DAYS * DAY)
         if len(task):
             tasks.append(task)
         cutoff -= SELECTION_STEP_DAYS * DAY
@@ -319,6 +350,26 @@ class Selection:
     cutoffs: list[str]
 
 
+class _Recent(Generic[T]):
+    """A dict that keeps its ``size`` most recently used entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Hashable, T] = OrderedDict()
+
+    def get(self, key: Hashable) -> T | None:
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        return None
+
+    def put(self, key: Hashable, value: T) -> T:
+        self.entries[key] = value
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return value
+
+
 def select_model(history: PurchaseHistory, local: np.ndarray, history_end: int) -> Selection:
     """Tune every variant by coordinate ascent on the pooled log-likelihood of the selection
     tasks and keep the best (the simpler on a tie); then choose its decision profile by pooled
@@ -328,11 +379,13 @@ def select_model(history: PurchaseHistory, local: np.ndarray, history_end: int) 
     if not tasks:
         raise CorpusError(
             f"no training-internal cut-off has customers with {MIN_INVOICES} invoices before it "
-            f"and one after it (needs more than {MIN_HISTORY_DAYS + SELECTION_STEP_DAYS} days)"
+            f"and one after it (needs more than {MIN_HISTORY_DAYS + SELECTION_HORIZON_DAYS} days)"
         )
     cache: dict[tuple[int, SendTimeParams], dict[str, float]] = {}
-    fits: dict[tuple[int, bool, float, float, float, float], SendTimeModel] = {}
-    local_profiles: dict[tuple[int, SendTimeParams], np.ndarray] = {}
+    # fits and profiles are large (contacts x 168): only the latest few are kept, which is
+    # all the search revisits (a knob that does not change the fit reuses the current one)
+    fits: _Recent[SendTimeModel] = _Recent(3 * len(tasks))
+    local_profiles: _Recent[np.ndarray] = _Recent(2 * len(tasks))
 
     def measure(params: SendTimeParams) -> dict[str, float]:
         per_task = []
@@ -348,17 +401,24 @@ def select_model(history: PurchaseHistory, local: np.ndarray, history_end: int) 
                     params.global_floor,
                     params.decision_half_life_days,
                 )
-                if fit_key not in fits:
-                    fits[fit_key] = SendTimeModel.fit(history, task.cutoff, params, local=local)
-                model = replace(fits[fit_key], params=params)
+                fit = fits.get(fit_key) or fits.put(
+                    fit_key, SendTimeModel.fit(history, task.cutoff, params, local=local)
+                )
+                model = replace(fit, params=params)
                 # the model profile does not depend on the decision parameters
                 profile_key = (
                     i,
-                    replace(params, decision_strength=None, decision_half_life_days=math.inf),
+                    replace(
+                        params,
+                        decision_strength=None,
+                        decision_half_life_days=math.inf,
+                        rate_multiplier=0.0,
+                    ),
                 )
-                if profile_key not in local_profiles:
-                    local_profiles[profile_key] = model.predict_proba(task.contacts)
-                cache[key] = _score(task_profiles(model, task, local_profiles[profile_key]), task)
+                profile = local_profiles.get(profile_key)
+                if profile is None:
+                    profile = local_profiles.put(profile_key, model.predict_proba(task.contacts))
+                cache[key] = _score(task_profiles(model, task, profile), task)
             per_task.append(cache[key])
         return _pooled(per_task, tasks)
 
@@ -380,26 +440,33 @@ def select_model(history: PurchaseHistory, local: np.ndarray, history_end: int) 
             best = (current["log_likelihood"], params)
     assert best is not None
     # The send time is the best window of a decision profile tuned for hits (the likelihood
-    # does not change): own recency-weighted counts plus pseudo-counts of the model profile.
+    # does not change): own recency-weighted counts plus pseudo-counts of the model profile,
+    # folded into the first purchase after the cut-off with a rate multiplier. The two interact
+    # (a smooth profile wants no fold, own counts a strong one): a joint grid.
     chosen, figures = best[1], measure(best[1])
     decisions: list[dict[str, Any]] = []
     for half_life in DECISION_HALF_LIVES:
         for strength in DECISION_STRENGTHS:
             if strength is None and not math.isinf(half_life):
                 continue  # the half-life only acts on own counts
-            candidate = replace(
-                best[1], decision_strength=strength, decision_half_life_days=half_life
-            )
-            result = measure(candidate)
-            decisions.append(
-                {
-                    "decision_half_life_days": None if math.isinf(half_life) else half_life,
-                    "decision_strength": strength,
-                    "hit_rate_1h": result["hit_rate_1h"],
-                }
-            )
-            if result["hit_rate_1h"] > figures["hit_rate_1h"] + 1e-9:
-                chosen, figures = candidate, result
+            for multiplier in RATE_MULTIPLIERS:
+                candidate = replace(
+                    best[1],
+                    decision_strength=strength,
+                    decision_half_life_days=half_life,
+                    rate_multiplier=multiplier,
+                )
+                result = measure(candidate)
+                decisions.append(
+                    {
+                        "decision_half_life_days": None if math.isinf(half_life) else half_life,
+                        "decision_strength": strength,
+                        "rate_multiplier": multiplier,
+                        "hit_rate_1h": result["hit_rate_1h"],
+                    }
+                )
+                if result["hit_rate_1h"] > figures["hit_rate_1h"] + 1e-9:
+                    chosen, figures = candidate, result
     variants["postwise"] = {**figures, "params": chosen.as_json(), "decision_grid": decisions}
     baselines = [BaselineInputs.of(history, task) for task in tasks]
     eps_global = choose_epsilon(
@@ -437,6 +504,55 @@ def read_history(folders: list[Path]) -> tuple[PurchaseHistory, RetailLog]:
         countries.update(read_retail_countries(folder))
     log = logs[0] if len(logs) == 1 else RetailLog.concat(logs[0], logs[1])
     return purchase_history(log, countries), logs[0]
+
+
+def rolling_origin(
+    history: PurchaseHistory, params: SendTimeParams, cutoff: int, end: int
+) -> dict[str, Any]:
+    """The scored task repeated every ``ROLLING_STEP_DAYS`` from ``cutoff`` while at least
+    ``ROLLING_MIN_DAYS`` remain before ``end``: fixed ``params``, counts refitted on the history
+    before each cut-off. Pooled hit rates of Postwise and both baselines, and per cut-off."""
+    local = history.local_times()
+    per_cutoff: list[dict[str, Any]] = []
+    pooled: dict[str, list[np.ndarray]] = {"postwise": [], "baseline_mode": [], "global": []}
+    at = cutoff
+    while at + ROLLING_MIN_DAYS * DAY <= end:
+        task = next_invoice_task(history, at, end)
+        if len(task):
+            model = SendTimeModel.fit(history, at, params, local=local)
+            baseline = BaselineInputs.of(history, task)
+            hits = {
+                "postwise": within_one_hour(
+                    best_window(task_profiles(model, task)[1]), task.target_slot
+                ),
+                "baseline_mode": within_one_hour(baseline.mode, task.target_slot),
+                "global": within_one_hour(
+                    np.full(len(task), int(np.argmax(baseline.global_counts))), task.target_slot
+                ),
+            }
+            for name, row in hits.items():
+                pooled[name].append(row)
+            per_cutoff.append(
+                {
+                    "cutoff": iso(at),
+                    "customers": len(task),
+                    **{name: float(row.mean()) for name, row in hits.items()},
+                }
+            )
+        at += ROLLING_STEP_DAYS * DAY
+    if not per_cutoff:
+        return {"cutoffs": 0}
+    rates = {name: float(np.concatenate(rows).mean()) for name, rows in pooled.items()}
+    return {
+        "cutoffs": len(per_cutoff),
+        "customer_cutoffs": int(sum(row["customers"] for row in per_cutoff)),
+        "hit_rate_1h": rates["postwise"],
+        "baseline_mode": rates["baseline_mode"],
+        "baseline_global": rates["global"],
+        "cutoffs_above_mode": sum(r["postwise"] > r["baseline_mode"] for r in per_cutoff),
+        "cutoffs_below_mode": sum(r["postwise"] < r["baseline_mode"] for r in per_cutoff),
+        "per_cutoff": per_cutoff,
+    }
 
 
 def evaluate_sendtime(train_folder: Path, test_folder: Path | None = None) -> dict[str, Any]:
@@ -489,6 +605,7 @@ def evaluate_sendtime(train_folder: Path, test_folder: Path | None = None) -> di
             "over_mode": paired_gain(hits, within_one_hour(baseline.mode, task.target_slot)),
             "over_global": paired_gain(hits, within_one_hour(global_slot, task.target_slot)),
         },
+        "rolling_origin": rolling_origin(history, selection.params, cutoff, end),
         "selection": selection.variants,
         "selection_cutoffs": selection.cutoffs,
     }
@@ -531,12 +648,26 @@ def train_sendtime(data: Path, out: Path, seed: int = 0) -> dict[str, Any]:
         contacts=model.contacts,
         counts=model.counts,
         decision_counts=model.counts if model.decision_counts is None else model.decision_counts,
+        rates=model.contact_rates(model.contacts),
         contact_cohorts=np.array([model.cohort[int(c)] for c in model.contacts], dtype=str),
         cutoff=np.array([end], dtype=np.int64),
     )
     (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card_markdown(card))
     return card
+
+
+_ARRAYS = (
+    "global_profile",
+    "cohort_names",
+    "cohort_profiles",
+    "contacts",
+    "counts",
+    "decision_counts",
+    "rates",
+    "contact_cohorts",
+    "cutoff",
+)
 
 
 def load_sendtime(folder: Path) -> SendTimeModel:
@@ -551,6 +682,9 @@ def load_sendtime(folder: Path) -> SendTimeModel:
     if params.pop("model_version", None) != MODEL_VERSION:
         raise ModelError(f"{folder}: not a send-time model of version {MODEL_VERSION}; retrain it")
     seed = int(params.pop("seed", 0))
+    missing = sorted(set(_ARRAYS) - set(arrays))
+    if missing:
+        raise ModelError(f"{folder}: send-time model lacks {', '.join(missing)}; retrain it")
     contacts = arrays["contacts"].astype(np.int64)
     return SendTimeModel(
         params=SendTimeParams.from_json(params),
@@ -565,6 +699,7 @@ def load_sendtime(folder: Path) -> SendTimeModel:
         cohort={int(c): str(n) for c, n in zip(contacts, arrays["contact_cohorts"], strict=True)},
         seed=seed,
         decision_counts=arrays["decision_counts"],
+        rates=arrays["rates"],
     )
 
 

@@ -14,12 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from postwise.cli import app
+from postwise.core.errors import ModelError
 from postwise.engage.sendtime import (
     SLOTS,
     PurchaseHistory,
     SendTimeModel,
     SendTimeParams,
     hour_of_week,
+    next_activity,
     next_send_time,
     zone_offsets,
 )
@@ -125,6 +127,78 @@ def test_decision_profile_follows_own_recent_history() -> None:
     assert fitted.best_hour(1).local_slot == 3 * 24 + 15
     # the likelihood profile does not depend on the decision parameters
     assert np.allclose(fitted.predict_proba(np.array([1])), model.predict_proba(np.array([1])))
+
+
+def _first_event_reference(
+    profiles: np.ndarray, rates: np.ndarray, start: int, hours: int
+) -> np.ndarray:
+    """The first-event distribution over slots, hour by hour (no shortcut)."""
+    p = profiles / profiles.sum(axis=1, keepdims=True)
+    out, alive = np.zeros_like(p), np.ones(p.shape[0])
+    for hour in range(hours):
+        slot = (start + hour) % SLOTS
+        chance = -np.expm1(-rates * p[:, slot])
+        out[:, slot] += alive * chance
+        alive = alive * (1.0 - chance)
+    return np.asarray(out / out.sum(axis=1, keepdims=True))
+
+
+@pytest.mark.parametrize("hours", [1, 5, 167, 168, 1000, 70 * 24])
+def test_next_activity_is_the_first_event_distribution(hours: int) -> None:
+    rng = np.random.default_rng(hours)
+    profiles = rng.dirichlet(np.full(SLOTS, 0.3), size=20) * rng.uniform(0.5, 3.0, (20, 1))
+    rates = rng.gamma(1.0, 2.0, size=20)
+    got = next_activity(profiles, rates, np.full(20, 37), hours)
+    assert np.allclose(got, _first_event_reference(profiles, rates, 37, hours), atol=1e-12)
+    assert np.allclose(got.sum(axis=1), 1.0)
+    if hours < SLOTS:  # nothing beyond the horizon
+        assert got[:, (37 + np.arange(hours, SLOTS)) % SLOTS].sum() == pytest.approx(0.0)
+
+
+def test_next_activity_edges() -> None:
+    profile = np.zeros((3, SLOTS))
+    profile[:, [10, 100]] = 1.0  # Monday 10h and Friday 04h, equally likely
+    # no rate: the (normalised) profile itself
+    still = next_activity(profile, np.zeros(3), np.zeros(3, np.int64), 70 * 24)
+    assert np.allclose(still, profile / 2)
+    # a frequent customer is most likely back at the first of its slots after the moment
+    busy = next_activity(profile, np.full(3, 20.0), np.array([0, 50, 120]), 70 * 24)
+    assert [int(np.argmax(row)) for row in busy] == [10, 100, 10]
+    # a rare one: nearly the profile (the horizon holds both slots ten times)
+    rare = next_activity(profile, np.full(3, 0.01), np.array([0, 50, 120]), 70 * 24)
+    assert np.abs(rare - profile / 2).max() < 0.01
+    # a slot the horizon never reaches, or an empty profile: no crash, rows still sum to one
+    assert np.allclose(next_activity(np.zeros((1, SLOTS)), [1.0], [0], 24).sum(), 1.0)
+    assert next_activity(profile[:1], [5.0], [11], 24)[0].sum() == pytest.approx(1.0)
+
+
+def test_best_hour_after_a_moment_picks_the_next_active_slot() -> None:
+    # contact 1 buys every week on Monday 10h and on Thursday 15h (as often)
+    day = 86_400
+    times = sorted(
+        _seconds(START) + w * 7 * day + offset
+        for w in range(20)
+        for offset in (10 * 3600, (3 * 24 + 15) * 3600)
+    )
+    history = PurchaseHistory(
+        np.ones(len(times), np.int64), np.array(times, np.int64), {1: "United Kingdom"}
+    )
+    cutoff = times[-1] + day
+    params = SendTimeParams(decision_strength=1.0, rate_multiplier=1.0)
+    model = SendTimeModel.fit(history, cutoff, params)
+    weeks = (cutoff - times[0]) / (7 * day)  # purchases per week: (40 + 1) / (weeks + 4)
+    assert model.contact_rates(np.array([1, 2]))[0] == pytest.approx(41 / (weeks + 4))
+    assert model.contact_rates(np.array([2]))[0] == pytest.approx(1 / 4)  # no history
+    tuesday = datetime(2011, 6, 7, 12, tzinfo=UTC)  # 13h in London (summer time)
+    friday = datetime(2011, 6, 10, 12, tzinfo=UTC)
+    # (the centre of the best 3-hour window: within an hour of the habit)
+    assert abs(model.best_hour(1, after=tuesday).local_slot - (3 * 24 + 15)) <= 1
+    assert abs(model.best_hour(1, after=friday).local_slot - 10) <= 1
+    # without a moment, or with the fold off, the stationary decision (same either way)
+    off = replace(model, params=replace(params, rate_multiplier=0.0))
+    assert off.best_hour(1, after=tuesday) == off.best_hour(1, after=friday) == model.best_hour(1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        model.best_hour(1, after=datetime(2011, 6, 7, 12))
 
 
 def test_own_mode_baseline_breaks_ties_by_the_most_recent_invoice() -> None:
@@ -241,7 +315,7 @@ def _retail_lines(seed: int, start: datetime, days: int, customers: int) -> list
 
 
 def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
-    lines = _retail_lines(0, datetime(2011, 1, 3), 300, customers=60)
+    lines = _retail_lines(0, datetime(2011, 1, 3), 300, customers=120)
     earlier = [line for line in lines if line.split(",")[5] < "2011-08-31"]
     later = [line for line in lines if line.split(",")[5] >= "2011-08-31"]
     write_csv(tmp_path / "train" / "a.csv.gz", RETAIL_HEADER, earlier)
@@ -249,10 +323,17 @@ def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
     result = evaluate_sendtime(tmp_path / "train", tmp_path / "test")
     assert result["cutoff"] >= "2011-08-31"
     assert result["customers"] > 20
-    # planted hours (random weekdays): at least the own mode's hits, more than the global hour's,
-    # and a better likelihood than both
+    # planted hours (random weekdays, so the first weekdays after a cut-off are the likeliest:
+    # the next-activity fold is chosen): at least the own mode's hits, more than the global
+    # hour's, and a better likelihood than both
+    assert result["params"]["rate_multiplier"] > 0
     assert result["hit_rate_1h"] > result["baseline_global"]["hit_rate_1h"]
     assert result["hit_rate_1h"] >= result["baseline_mode"]["hit_rate_1h"]
+    rolling = result["rolling_origin"]
+    assert rolling["cutoffs"] >= 5 and rolling["per_cutoff"][0]["cutoff"] == result["cutoff"]
+    assert rolling["per_cutoff"][0]["postwise"] == pytest.approx(result["hit_rate_1h"])
+    assert rolling["hit_rate_1h"] > rolling["baseline_mode"] > rolling["baseline_global"]
+    assert rolling["cutoffs_above_mode"] > rolling["cutoffs_below_mode"]
     for baseline in ("baseline_global", "baseline_mode"):
         assert result["log_likelihood"] > result[baseline]["log_likelihood"]
     cli = CliRunner().invoke(
@@ -278,9 +359,17 @@ def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
     assert loaded.params == SendTimeParams.from_json(
         {k: v for k, v in card["params"].items() if k not in ("seed", "model_version")}
     )
-    assert loaded.decision_counts is not None
+    assert loaded.decision_counts is not None and loaded.rates is not None
     assert "decision_grid" in card["selection"]["postwise"]
     assert loaded.best_hour(12003).zone == "Europe/Berlin"
+    moment = datetime(2011, 10, 3, 9, tzinfo=UTC)
+    assert loaded.best_hour(12003, after=moment).zone == "Europe/Berlin"
+    # a folder without the rates (an older or damaged model): a clear error, not a crash
+    with np.load(tmp_path / "model" / "sendtime_profiles.npz") as data:
+        arrays = {k: data[k] for k in data.files if k != "rates"}
+    np.savez_compressed(tmp_path / "model" / "sendtime_profiles.npz", **arrays)
+    with pytest.raises(ModelError, match="lacks rates"):
+        load_sendtime(tmp_path / "model")
 
 
 def test_malformed_file_names_file_line_and_column(tmp_path: Path) -> None:
