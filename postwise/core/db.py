@@ -29,8 +29,11 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from postwise.core.errors import SchemaError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -128,7 +131,14 @@ def open_database(url: str) -> Engine:
     """An engine for ``url`` with the schema upgraded. Creates the SQLite folder if needed."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    upgrade_schema(url)
+    try:
+        upgrade_schema(url)
+    except SQLAlchemyError as error:
+        where = make_url(url).render_as_string(hide_password=True)
+        raise SchemaError(
+            f"{where}: cannot bring the database to the current schema "
+            f"({type(error).__name__}: {error})"
+        ) from error
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 

@@ -7,6 +7,7 @@
     │   ├── CopyPolicyError       (content.guardrails) a copy policy TOML key or value is wrong
     │   └── ReputationError       (outbound.reputation) a reputation TOML key or value is wrong
     ├── ModelError                a model artefact is missing, corrupt or of the wrong version
+    ├── SchemaError               a database cannot be brought to the current schema
     ├── CorpusError               a training / evaluation data folder is not in a known layout
     │   ├── DatasetError          (engage.datasets) a personalization data file is malformed
     │   └── HeadlineError         (engage.headlines) an Upworthy-layout file is malformed
@@ -72,6 +73,11 @@ class PolicyError(PostwiseError):
 
 class ModelError(PostwiseError):
     """A model artefact is missing, corrupt or was written by an incompatible version."""
+
+
+class SchemaError(PostwiseError):
+    """A database cannot be brought to the current schema (e.g. tables its recorded revision
+    promises are missing)."""
 
 
 class CorpusError(PostwiseError):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from postwise.core.db import MIGRATIONS_DIR, EventRecord, VerdictRecord, open_database
+from postwise.core.errors import SchemaError
 from postwise.core.events import append_event, record_verdict
 from postwise.inbound.scanner import Scanner
 
@@ -53,6 +58,28 @@ def test_open_database_twice_is_harmless(tmp_path: Path) -> None:
             )
     finally:
         second.dispose()
+
+
+def test_a_database_that_cannot_be_upgraded_is_a_clear_error(tmp_path: Path) -> None:
+    # a database stamped at a revision whose tables are missing (e.g. hand-edited, or written
+    # by a development build): an error naming the database and the cause, not a traceback
+    url = f"sqlite:///{tmp_path / 'odd.sqlite3'}"
+    open_database(url).dispose()
+    with sqlite3.connect(tmp_path / "odd.sqlite3") as connection:
+        connection.execute("DROP TABLE campaign_messages")
+        connection.execute("UPDATE alembic_version SET version_num = '0011'")
+    with pytest.raises(SchemaError, match=r"odd\.sqlite3: cannot bring the database.*campaign"):
+        open_database(url)
+    result = subprocess.run(
+        [sys.executable, "-m", "postwise.cli", "models", "list"],
+        env={**os.environ, "POSTWISE_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "cannot bring the database to the current schema" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_sqlite_connections_use_wal(engine: Engine) -> None:
