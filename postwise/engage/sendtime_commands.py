@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +41,18 @@ def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:
     def eval_sendtime_command(
         train: Path = typer.Option(..., help="online_retail folder to choose the model on"),
         test: Path = typer.Option(None, help="folder to score (default: an internal split)"),
+        cutoff: datetime = typer.Option(
+            None,
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+            help="internal split at this moment (shop time) instead of 70 days before the end",
+        ),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     ) -> None:
         """Hit rate within ±1 hour and log-likelihood of the next invoice's hour-of-week."""
         from postwise.engage.sendtime_evaluation import evaluate_sendtime
 
         try:
-            result = evaluate_sendtime(train, test)
+            result = evaluate_sendtime(train, test, cutoff)
         except (PostwiseError, ValueError) as error:
             _fail(error)
             return

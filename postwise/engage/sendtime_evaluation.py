@@ -42,6 +42,7 @@ import platform
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -73,6 +74,7 @@ from postwise.engage.sendtime import (
 )
 
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1)
 MIN_INVOICES = 3
 INTERNAL_HOLDOUT_DAYS = 70
 SELECTION_STEP_DAYS = 7
@@ -555,15 +557,28 @@ def rolling_origin(
     }
 
 
-def evaluate_sendtime(train_folder: Path, test_folder: Path | None = None) -> dict[str, Any]:
+def evaluate_sendtime(
+    train_folder: Path, test_folder: Path | None = None, cutoff_at: datetime | None = None
+) -> dict[str, Any]:
     """Choose the model on ``train_folder`` and score it and the baselines on ``test_folder``
-    (or the internal split). Raises DatasetError / CorpusError."""
+    (or the internal split: ``INTERNAL_HOLDOUT_DAYS`` before the end, or from ``cutoff_at``,
+    shop time, for ``INTERNAL_HOLDOUT_DAYS``). Raises DatasetError / CorpusError, ValueError
+    for a cut-off with a test folder."""
+    if cutoff_at is not None and test_folder is not None:
+        raise ValueError("--cutoff applies to the internal split; --test sets its own cut-off")
     train_history, train_log = read_history([train_folder])
     train_end = int(train_log.time.max()) + 1
     if test_folder is None:
-        cutoff = next_midnight(train_end) - INTERNAL_HOLDOUT_DAYS * DAY
-        history, end, history_end = train_history, train_end, cutoff
-        protocol = f"internal split: cut-off {INTERNAL_HOLDOUT_DAYS} days before the end"
+        if cutoff_at is None:
+            cutoff, end = next_midnight(train_end) - INTERNAL_HOLDOUT_DAYS * DAY, train_end
+            protocol = f"internal split: cut-off {INTERNAL_HOLDOUT_DAYS} days before the end"
+        else:
+            cutoff = int((cutoff_at.replace(tzinfo=None) - _EPOCH).total_seconds())
+            end = min(cutoff + INTERNAL_HOLDOUT_DAYS * DAY, train_end)
+            protocol = (
+                f"internal split: cut-off given, next invoice within {INTERNAL_HOLDOUT_DAYS} days"
+            )
+        history, history_end = train_history, cutoff
     else:
         history, _ = read_history([train_folder, test_folder])
         test_log = _read(test_folder)
@@ -703,6 +718,19 @@ def load_sendtime(folder: Path) -> SendTimeModel:
     )
 
 
+def _rolling_lines(rolling: dict[str, Any]) -> list[str]:
+    if not rolling.get("cutoffs"):
+        return []
+    return [
+        f"Rolling origin ({rolling['cutoffs']} weekly cut-offs through the scored period, "
+        f"{rolling['customer_cutoffs']} customer-cut-offs): hit rate {rolling['hit_rate_1h']:.4f}"
+        f", own most common hour {rolling['baseline_mode']:.4f}, global "
+        f"{rolling['baseline_global']:.4f}; above the own hour at {rolling['cutoffs_above_mode']}"
+        f", below at {rolling['cutoffs_below_mode']}.",
+        "",
+    ]
+
+
 def model_card_markdown(card: dict[str, Any]) -> str:
     """The human-readable card written beside the profiles."""
     m = card["internal_split_metrics"]
@@ -729,6 +757,7 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         "|---|---:|---:|",
         *(f"| {n} | {r['hit_rate_1h']:.4f} | {r['log_likelihood']:.4f} |" for n, r in rows),
         "",
+        *_rolling_lines(m.get("rolling_origin", {})),
         "## Licence notes",
         "",
         card["licence_notes"],

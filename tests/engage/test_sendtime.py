@@ -342,6 +342,15 @@ def test_protocol_and_cli_on_synthetic_log(tmp_path: Path) -> None:
     assert cli.exit_code == 0, cli.output
     internal = json.loads(cli.stdout)
     assert internal["protocol"].startswith("internal split")
+    at = ["engage", "eval", "sendtime", "--train", str(tmp_path / "train"), "--cutoff"]
+    chosen = CliRunner().invoke(app, [*at, "2011-06-20", "--json"])
+    assert chosen.exit_code == 0, chosen.output
+    given = json.loads(chosen.stdout)
+    assert given["cutoff"] == "2011-06-20 00:00:00" and given["end"] <= "2011-08-29 00:00:00"
+    assert all(cutoff < "2011-06-20" for cutoff in given["selection_cutoffs"])
+    both = CliRunner().invoke(app, [*at, "2011-06-20", "--test", str(tmp_path / "test")])
+    assert both.exit_code == 1 and "--cutoff applies to the internal split" in both.output
+    assert CliRunner().invoke(app, [*at, "June"]).exit_code == 2  # not a date: usage error
     assert {"hit_rate_1h", "log_likelihood", "customers", "cutoff", "model"} <= set(internal)
     trained = CliRunner().invoke(
         app,
