@@ -72,6 +72,24 @@ def _print_report(report: dict[str, Any]) -> None:
                     _cell(dr.get("over_bts")),
                 )
             console.print(table)
+    pooled = report.get("pooled", {})
+    if pooled:
+        table = Table(title=f"pooled over {', '.join(report['campaigns'])}: / random, DR ({level})")
+        for column in ("figure", "rows", "BTS", "postwise"):
+            table.add_column(column)
+        ts = pooled.get("ts_over_random")
+        if ts is not None:
+            table.add_row("TS over random", str(ts["rows"]), _cell(ts["dr"]), "-")
+        for key, what in (("policies", "later rows"), ("cross_fitted", "cross-fitted")):
+            block = pooled.get(key)
+            if block is not None:
+                table.add_row(
+                    f"policies, {what}",
+                    str(block["rows"]),
+                    _cell(block.get("bts", {}).get("dr")),
+                    _cell(block["postwise"]["dr"]),
+                )
+        console.print(table)
 
 
 def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:

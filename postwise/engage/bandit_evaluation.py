@@ -59,6 +59,8 @@ from postwise.engage.open_bandit import POSITIONS, BanditLog, read_open_bandit
 FloatArray = NDArray[np.float64]
 REFERENCE_TS_OVER_RANDOM = 1.198  # obp README, IPW on the obp sample, campaign "all"
 LATER_SHARE = 0.3
+# Key of a campaign report's bootstrap samples (pooled over campaigns, then removed).
+SAMPLES = "_samples"
 
 
 @dataclass(frozen=True)
@@ -488,11 +490,63 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
 
+@dataclass(frozen=True)
+class Bootstrapped:
+    """Point estimates of named figures and their bootstrap replicates (replicate ``b`` of
+    every figure comes from the same resample, so ratios and differences are paired)."""
+
+    point: dict[str, float]
+    draws: dict[str, FloatArray]
+
+    @staticmethod
+    def run(
+        point: dict[str, float], resample: Callable[[], dict[str, float]], times: int
+    ) -> Bootstrapped:
+        draws: dict[str, list[float]] = {key: [] for key in point}
+        for _ in range(times):
+            for key, value in resample().items():
+                draws[key].append(value)
+        return Bootstrapped(point, {k: np.asarray(v, dtype=np.float64) for k, v in draws.items()})
+
+    def entry(self, key: str, confidence: float) -> dict[str, Any]:
+        return {"estimate": self.point[key], "ci": _interval(list(self.draws[key]), confidence)}
+
+
+def pooled_ratio(
+    samples: Sequence[Bootstrapped],
+    weights: Sequence[float],
+    numerator: str,
+    denominator: str,
+    confidence: float,
+) -> dict[str, Any]:
+    """``sum w_c numerator_c / sum w_c denominator_c`` over campaigns, with the interval of the
+    same ratio of replicates: replicate ``b`` of each campaign is an independent resample, so
+    their weighted sums are a resample of the pooled figure."""
+    w = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+
+    def combine(parts: list[Any]) -> Any:
+        return sum(weight * part for weight, part in zip(w, parts, strict=True))
+
+    top = combine([s.point[numerator] for s in samples])
+    bottom = combine([s.point[denominator] for s in samples])
+    draws = combine([s.draws[numerator] for s in samples]) / np.where(
+        (base := combine([s.draws[denominator] for s in samples])) > 0, base, np.nan
+    )
+    return {"estimate": _ratio(float(top), float(bottom)), "ci": _interval(list(draws), confidence)}
+
+
 def ts_over_random(
     random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
 ) -> dict[str, Any]:
     """BTS's value from the random log over random's on-policy CTR, per estimator, with
     bootstrap intervals (both logs resampled); and BTS's on-policy CTR as the check."""
+    return ts_report(ts_samples(random_log, bts_log, settings), random_log, bts_log, settings)
+
+
+def ts_samples(
+    random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
+) -> Bootstrapped:
+    """The figures of :func:`ts_over_random` and their bootstrap replicates."""
     rng = np.random.default_rng(settings.seed)
     rewards_hat = cross_fitted_rewards(random_log, settings.seed)
 
@@ -509,18 +563,24 @@ def ts_over_random(
         out["on_policy_ratio"] = _ratio(out["bts_on_policy_ctr"], random_ctr)
         return out
 
-    point = values(np.arange(len(random_log)), np.arange(len(bts_log)))
-    draws: dict[str, list[float]] = {key: [] for key in point}
-    for _ in range(settings.bootstrap):
-        sample = values(
+    return Bootstrapped.run(
+        values(np.arange(len(random_log)), np.arange(len(bts_log))),
+        lambda: values(
             rng.integers(0, len(random_log), len(random_log)),
             rng.integers(0, len(bts_log), len(bts_log)),
-        )
-        for key, value in sample.items():
-            draws[key].append(value)
+        ),
+        settings.bootstrap,
+    )
+
+
+def ts_report(
+    samples: Bootstrapped, random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
+) -> dict[str, Any]:
+    """The ``ts_over_random`` block of one campaign from its samples."""
+    point = samples.point
 
     def entry(key: str) -> dict[str, Any]:
-        return {"estimate": point[key], "ci": _interval(draws[key], settings.confidence)}
+        return samples.entry(key, settings.confidence)
 
     def ipw_ratio(distribution: FloatArray) -> float:
         target = _at_positions(distribution, random_log)[
@@ -585,15 +645,15 @@ def compare_targets(
                     out[f"{name}|{estimator}|minus_bts"] = value - bts
         return out
 
-    point = values(np.arange(len(eval_random)))
-    draws: dict[str, list[float]] = {key: [] for key in point}
     brng = np.random.default_rng(settings.seed + 2)
-    for _ in range(settings.bootstrap):
-        for key, value in values(brng.integers(0, len(eval_random), len(eval_random))).items():
-            draws[key].append(value)
+    samples = Bootstrapped.run(
+        values(np.arange(len(eval_random))),
+        lambda: values(brng.integers(0, len(eval_random), len(eval_random))),
+        settings.bootstrap,
+    )
 
     def entry(key: str) -> dict[str, Any]:
-        return {"estimate": point[key], "ci": _interval(draws[key], settings.confidence)}
+        return samples.entry(key, settings.confidence)
 
     policies: dict[str, Any] = {}
     for name in feedback:
@@ -615,6 +675,7 @@ def compare_targets(
         "eval_clicks": int(eval_random.click.sum()),
         "random_ctr": entry("random_ctr"),
         "policies": policies,
+        SAMPLES: samples,
     }
 
 
@@ -769,7 +830,11 @@ def evaluate_campaign(
         earlier, later = train, test
     if "bts" in source:
         say("TS over random")
-        report["ts_over_random"] = ts_over_random(source["random"], source["bts"], settings)
+        samples = ts_samples(source["random"], source["bts"], settings)
+        report["ts_over_random"] = {
+            **ts_report(samples, source["random"], source["bts"], settings),
+            SAMPLES: samples,
+        }
     if "random" in later:
         say("Postwise policies")
         report["policies"] = compare_policies(
@@ -779,6 +844,45 @@ def evaluate_campaign(
         say("Postwise policy, cross-fitted in time")
         report["cross_fitted"] = cross_fitted_comparison(train, settings, choice.halves)
     return report
+
+
+def pool_campaigns(report: dict[str, Any], settings: EvaluationSettings) -> dict[str, Any]:
+    """Figures pooled over the campaigns of ``report`` (each weighted by the rows of the random
+    log it was measured on), and the bootstrap samples removed from ``report``: TS over random,
+    and each policy over random on the later rows (and cross-fitted). One campaign's random log
+    holds a few dozen clicks; the three together about three times as many."""
+    blocks = {
+        "ts_over_random": ("random_rows", [f"value_{e}" for e in ESTIMATORS], "random_ctr"),
+        "policies": ("eval_rows", None, "random_ctr"),
+        "cross_fitted": ("eval_rows", None, "random_ctr"),
+    }
+    out: dict[str, Any] = {}
+    for block, (rows_key, numerators, denominator) in blocks.items():
+        parts = [c[block] for c in report.values() if block in c]
+        samples = [part.pop(SAMPLES) for part in parts]
+        if not parts or len(parts) < len(report):
+            continue
+        weights = [float(part[rows_key]) for part in parts]
+        pooled: dict[str, Any] = {"campaigns": sorted(report), "rows": int(sum(weights))}
+        if numerators is not None:
+            for estimator, key in zip(ESTIMATORS, numerators, strict=True):
+                pooled[estimator] = pooled_ratio(
+                    samples, weights, key, denominator, settings.confidence
+                )
+            pooled["bts_on_policy_over_random"] = pooled_ratio(
+                samples, weights, "bts_on_policy_ctr", denominator, settings.confidence
+            )
+        else:
+            for policy in parts[0]["policies"]:
+                pooled[policy] = {
+                    e: pooled_ratio(
+                        samples, weights, f"{policy}|{e}|value", denominator, settings.confidence
+                    )
+                    for e in ESTIMATORS
+                }
+                pooled[policy]["beats_random_ci"] = bool(pooled[policy]["dr"]["ci"][0] > 1.0)
+        out[block] = pooled
+    return out
 
 
 def _prefixed(say: Callable[[str], None], prefix: str) -> Callable[[str], None]:
@@ -825,6 +929,7 @@ def evaluate_open_bandit(
         report[campaign] = evaluate_campaign(
             train_logs[campaign], test_campaign, settings, _prefixed(say, campaign), choice
         )
+    pooled = pool_campaigns(report, settings)
     headline_campaign = "all" if "all" in report else chosen[0]
     headline = report[headline_campaign].get("ts_over_random")
     protocol = (
@@ -848,7 +953,13 @@ def evaluate_open_bandit(
             "reference": REFERENCE_TS_OVER_RANDOM,
             **{name: headline[name] for name in ESTIMATORS},
             "bts_on_policy_over_random": headline["bts_on_policy_over_random"],
+            "pooled_over_campaigns": {
+                name: pooled["ts_over_random"][name]
+                for name in ESTIMATORS
+                if "ts_over_random" in pooled
+            },
         },
+        "pooled": pooled,
         "postwise_choice": {
             "candidates": [vars(c) for c in CANDIDATES],
             "main": choice.main.name,

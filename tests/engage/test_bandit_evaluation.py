@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from postwise.cli import app
+from postwise.engage.bandit_evaluation import Bootstrapped, pooled_ratio
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "personalization"
 OPEN_BANDIT = SHARED / "open_bandit"
@@ -68,6 +69,41 @@ def test_eval_bandit_json_on_a_slice_of_the_shared_data(tmp_path: Path) -> None:
     assert set(crossed["policies"]) == {"bts", "postwise"}
     bts_distribution = men["ts_over_random"]["bts_distribution"]
     assert bts_distribution["used"] == "impression_share"
+    # pooled over one campaign: that campaign's figures, intervals included
+    pooled = report["pooled"]
+    assert pooled["ts_over_random"]["campaigns"] == ["men"]
+    for got, want in [
+        (pooled["ts_over_random"]["dr"], men["ts_over_random"]["dr"]),
+        (pooled["policies"]["postwise"]["dr"], postwise["over_random"]),
+    ]:
+        assert got["estimate"] == pytest.approx(want["estimate"])
+        assert got["ci"] == pytest.approx(want["ci"])
+    assert pooled["cross_fitted"]["rows"] == 3500
+    assert "_samples" not in json.dumps(report)
+
+
+def test_pooled_ratio_weights_campaigns_and_pairs_their_replicates() -> None:
+    rng = np.random.default_rng(0)
+    a = Bootstrapped(
+        {"value": 0.02, "ctr": 0.01},
+        {"value": rng.uniform(0.01, 0.03, 500), "ctr": rng.uniform(0.005, 0.015, 500)},
+    )
+    b = Bootstrapped(
+        {"value": 0.006, "ctr": 0.006},
+        {"value": rng.uniform(0.004, 0.008, 500), "ctr": rng.uniform(0.004, 0.008, 500)},
+    )
+    pooled = pooled_ratio([a, b], [3000, 1000], "value", "ctr", 0.9)
+    assert pooled["estimate"] == pytest.approx(
+        (0.75 * 0.02 + 0.25 * 0.006) / (0.75 * 0.01 + 0.25 * 0.006)
+    )
+    replicates = (0.75 * a.draws["value"] + 0.25 * b.draws["value"]) / (
+        0.75 * a.draws["ctr"] + 0.25 * b.draws["ctr"]
+    )
+    assert pooled["ci"] == pytest.approx(list(np.quantile(replicates, [0.05, 0.95])))
+    # a replicate without clicks in the base is left out, not a division by zero
+    empty = Bootstrapped({"value": 0.0, "ctr": 0.0}, {"value": np.zeros(500), "ctr": np.zeros(500)})
+    assert np.isnan(pooled_ratio([empty], [1], "value", "ctr", 0.9)["estimate"])
+    assert all(np.isnan(pooled_ratio([empty], [1], "value", "ctr", 0.9)["ci"]))
 
 
 @pytest.mark.skipif(not OPEN_BANDIT.is_dir(), reason="shared data absent")
@@ -83,6 +119,7 @@ def test_eval_bandit_with_a_test_folder(tmp_path: Path) -> None:
     assert men["policies"]["eval_rows"] == 834
     assert men["policies"]["train_rows"] == 3000
     assert "cross_fitted" not in men  # the --test rows are the only evaluation rows
+    assert set(report["pooled"]) == {"ts_over_random", "policies"}
 
 
 HEADER = "," + ",".join(
