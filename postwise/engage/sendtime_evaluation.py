@@ -745,8 +745,8 @@ def model_card_markdown(card: dict[str, Any]) -> str:
         f"Postwise send-time model — {card['task']}.",
         "",
         f"- family: {card['family']}; variant `{card['params']['variant']}` chosen by held-out "
-        "log-likelihood on training-internal cut-offs, the send-time decision profile by hit "
-        "rate there",
+        "log-likelihood on training-internal cut-offs, the decision profile and the "
+        "next-activity fold by hit rate there",
         f"- parameters: `{json.dumps(card['params'], sort_keys=True)}`",
         f"- fitted as of {card['fitted_as_of']} on `{card['data']['folder']}` "
         f"({card['data']['contacts']} contacts)",
