@@ -381,7 +381,8 @@ def select_model(history: PurchaseHistory, local: np.ndarray, history_end: int) 
     if not tasks:
         raise CorpusError(
             f"no training-internal cut-off has customers with {MIN_INVOICES} invoices before it "
-            f"and one after it (needs more than {MIN_HISTORY_DAYS + SELECTION_HORIZON_DAYS} days)"
+            f"and one after it (needs more than {MIN_HISTORY_DAYS + SELECTION_HORIZON_DAYS} "
+            "days of history before the cut-off)"
         )
     cache: dict[tuple[int, SendTimeParams], dict[str, float]] = {}
     # fits and profiles are large (contacts x 168): only the latest few are kept, which is
