@@ -167,10 +167,34 @@ _SENDMAIL_TRANSCRIPT = re.compile(
 _SENDMAIL_RECIPIENT = re.compile(r"^[ \t]*<?(" + _ADDRESS + r")>?", re.MULTILINE)
 
 
+# Sendmail's own verdict line per recipient in a transcript: "550 <addr>... User unknown".
+_SENDMAIL_VERDICT = re.compile(r"^[245]\d\d <?(" + _ADDRESS + r")>?\.\.\. ")
+
+
+def _sendmail_transcript(lines: list[str]) -> list[EngineFinding]:
+    """Recipients of a transcript without a "following addresses" list (older Sendmail): each
+    verdict line ``NNN <addr>... text`` with the replies and the command (the last ``>>>``)
+    of the conversation it closes; a transcript may hold several conversations."""
+    findings = []
+    command = ""
+    replies: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(">>>"):
+            command, replies = _command_of(stripped[3:].split(":")[0]), []
+        elif stripped.startswith("<<<"):
+            replies.append(stripped.lstrip("<").strip())
+        elif verdict := _SENDMAIL_VERDICT.match(stripped):
+            findings.append(_finding(verdict.group(1), " ".join([*replies, stripped]), command))
+    return findings
+
+
 def _sendmail(text: str) -> list[EngineFinding]:
     fatal = _SENDMAIL_FATAL.search(text)
     transcript = _SENDMAIL_TRANSCRIPT.search(text)
     lines = transcript.group(1).splitlines() if transcript else []
+    if not fatal:
+        return _sendmail_transcript(lines)
     command = ""
     replies: list[str] = []
     for line in lines:

@@ -59,14 +59,36 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         r"domain of sender|sender address .*(does not exist|rejected)|from: domain is invalid|"
         r"purported responsible address|send mail as",
     ),
+    # an address (the sender's or the recipient's) on a blocklist: not the sending host
+    ("rejected", r"address (that )?(has been|is) (blacklisted|blocklisted)"),
+    # Gmail's policy refusal of a message it will not accept ("552-5.7.0 This message was
+    # blocked because its content presents a potential security issue")
+    ("policyviolation", r"blocked because its content presents a potential"),
     (
         "blocked",
         r"invalid ip for sending|messages from [\d.]+ weren.t sent|aup#cdrbl|\(bl\)|"
         r"service refuse",
     ),
-    ("hostunknown", r"domain is not reachable|host or domain name not found"),
+    ("hostunknown", r"domain is not reachable|host or domain name not found|host name lookup fail"),
+    # "<host name> does not exist" names the domain, not the mailbox
+    ("hostunknown", r"(?<![\w.@<-])[a-z0-9-]+(\.[a-z0-9-]+)+\.?:? (does not|doesn.t) exist"),
+    # an RFC 5321 hop count / loop refusal, before the boilerplate around it is read
+    ("networkerror", r"hop count exceeded|too many hops|mail loop|loop detected|routing loop"),
+    # a URI blocklist judges the message's links (content), not the sending host
+    ("spamdetected", r"\buribl\b|\bsurbl\b|blacklisted (url|uri|link)"),
+    # the recipient's mailbox exceeding a size or message-count limit is a full mailbox
+    ("mailboxfull", r"mailbox (has )?exceed|mailbox exceeds"),
+    # headers over the size or count limit are a content problem (Sendmail), not a big message
+    ("contenterror", r"headers? too (large|long)|too many headers"),
+    # RFC 3207: the receiving side offered no STARTTLS, or the TLS handshake failed
+    ("failedstarttls", r"(does not|doesn.t) support (starttls|tls)|starttls (failed|is required)"),
     ("networkerror", r"name service error|no route to host"),
-    ("userunknown", r"not listed in public name|no valid recipients"),
+    # InterScan MSS names the recipient it could not deliver to and asks to check the address
+    (
+        "userunknown",
+        r"not listed in public name|no valid recipients|"
+        r"unable to deliver message to .{0,80}and other recipients in the same domain",
+    ),
     (
         "notcompliantrfc",
         r"multiple (\S+ )?addresses in from|not rfc ?\d+ compliant|duplicate header",
@@ -82,7 +104,7 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     (
         "notaccept",
         r"null mx|doesn.t receive email|no mx (record )?found|does not accept mail|"
-        r"indicated no smtp service",
+        r"indicated no smtp service|couldn.t find a mail exchanger",
     ),
     (
         "securityerror",
@@ -94,14 +116,15 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         "requireptr",
         r"reverse (dns|lookup|hostname)|\bptr\b|no rdns|rdns|"
         r"cannot find your hostname|unverifi?ab?le sending ip|unverifyable sending ip|"
-        r"client host .* (name|hostname) lookup|resolve your address|ip name lookup failed",
+        r"client host .* (name|hostname) lookup|resolve your address|ip name lookup failed|"
+        r"mismatches client ip",
     ),
     (
         "authfailure",
         r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|not authorized to send|"
         r"domain authentication|authentication information|unauthenticated email",
     ),
-    ("badreputation", r"reputation|low reputation"),
+    ("badreputation", r"reputation|low reputation|user complaints"),
     (
         "blocked",
         r"blacklist|blocklist|black list|block list|\brbl\b|spamhaus|spamcop|dnsbl|"
@@ -117,7 +140,7 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     (
         "speeding",
         r"rate limit|too many (messages|emails|mails)|try again later .*rate|"
-        r"sending rate|exceeded .*rate|throttl",
+        r"sending rate|exceeded .*rate|throttl|(receiving|sending) mail at a rate",
     ),
     (
         "mesgtoobig",
@@ -184,7 +207,7 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
         "expired",
         r"expired|timed? ?out|retry (time|timeout)|too long in queue|"
         r"could not be delivered for|giving up|delivery time expired|queue|delayed|"
-        r"all hosts have been failing|retry time not reached",
+        r"all hosts have been failing|retry time not reached|still undelivered after",
     ),
     ("systemfull", r"system (is )?full|insufficient system storage"),
     (
@@ -201,10 +224,21 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     ("mailererror", r"mailer|command (died|failed)|program|pipe to"),
     ("userunknown", r"recipient rejected|address rejected"),
 )
+# Wording that names the failure whatever the status says, checked before everything else: a
+# local delivery program that reports its own failure (procmail, a pipe that died) quotes the
+# program's complaint ("No such user") with whatever status it chose.
+DECISIVE_TEXT_RULES: tuple[tuple[str, str], ...] = (
+    ("mailererror", r"procmail: |command died with status"),
+)
 # Text rules too generic to overrule an address or mailbox status (x.1.x, x.2.x).
 WEAK_TEXT_REASONS = frozenset(
     {"mailererror", "systemerror", "networkerror", "contenterror", "expired", "policyviolation"}
 )
+
+# Text reasons that give way to one specific status: "inactive" / "disabled" wording with an
+# x.1.1 status (RFC 3463: the mailbox does not exist) is the server's explanation of a
+# missing mailbox, and Sisimai reads the status.
+STATUS_OVER_TEXT: dict[str, frozenset[str]] = {"suspend": frozenset({".1.1"})}
 
 # Enhanced status codes (RFC 3463) -> reason, most specific first. "x." matches 4 and 5.
 STATUS_RULES: tuple[tuple[str, str], ...] = (
@@ -330,6 +364,26 @@ _COMPILED_CONTEXT = tuple((a, re.compile(p), b) for a, p, b in CONTEXT_RULES)
 # The catch-all wording that introduces a refusal without saying why.
 _GENERIC_REJECTION = frozenset({"recipient rejected", "address rejected"})
 _COMPILED = tuple((reason, re.compile(pattern)) for reason, pattern in TEXT_RULES)
+# A local delivery agent's refusal (Sendmail's mail.local "unknown user: name"): the mailbox
+# itself is missing on the final host, whatever command the report names.
+_LOCAL_DELIVERY = re.compile(r"\bmail\.local: unknown user")
+# The command an engine reader found for this recipient (bounces._from_findings puts it at
+# the front of the context); it beats a DATA elsewhere in a report of several conversations.
+_NAMED_COMMAND = re.compile(r"\[failed-command: in reply to (\w+) command\]")
+_COMPILED_DECISIVE = tuple((reason, re.compile(p)) for reason, p in DECISIVE_TEXT_RULES)
+# The code (and status) that starts each line of a multi-line SMTP reply (RFC 5321 4.2.1:
+# "550-5.7.1 ..." then "550 5.7.1 ..."): once the lines are joined they split the sentence.
+_MULTILINE_REPLY = re.compile(r"\b[245]\d\d-")
+_LINE_PREFIX = re.compile(r"(?<!\S)[245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3} )?")
+
+
+def reply_sentence(text: str) -> str:
+    """The lower-cased text with white space collapsed and, in a multi-line SMTP reply, the
+    code and status that start each line removed, so that wording split over lines matches."""
+    lowered = " ".join(text.lower().split())
+    if _MULTILINE_REPLY.search(lowered):
+        lowered = " ".join(_LINE_PREFIX.sub(" ", lowered).split())
+    return lowered
 
 
 @dataclass(frozen=True)
@@ -378,9 +432,12 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
     report's wider ``context`` refine the answer (:data:`CONTEXT_RULES`). Never raises."""
     found = _match(code, enhanced, text)
     lowered = " ".join(context.lower().split())[:6000]
+    named = _NAMED_COMMAND.search(lowered[:1000])
     for before, pattern, after in _COMPILED_CONTEXT:
         if before == "userunknown" and enhanced[1:4] == ".1.":
             continue  # a specific x.1.x status names the address whatever the command
+        if before == "userunknown" and named and named.group(1) != "data":
+            continue  # the engine reader found this recipient's own command; not DATA
         if found.reason == before and pattern.search(lowered):
             return RuleMatch(after, is_hard(after, code, enhanced), "context", pattern.pattern)
     if (
@@ -389,6 +446,7 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
         and (code.startswith("5") or (not code and enhanced.startswith("5.")))
         and enhanced[1:4] != ".1."
         and failed_command(text, context) == ""
+        and not _LOCAL_DELIVERY.search(text.lower())
     ):
         # Sisimai keeps "unknown user" wording for x.1.x statuses and refused RCPTs; a 5xx
         # reply after an unknown command (a filter's canned answer) is "filtered"
@@ -404,6 +462,21 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
         status = _match("", enhanced, "")
         if status.source == "status":
             return RuleMatch(status.reason, status.hard, "status", enhanced)
+    if (
+        found.reason in ("userunknown", "hostunknown")
+        and found.source == "text"
+        and failed_command(text, context) == "MAIL"
+    ):
+        # a refused MAIL FROM: the unknown address or domain is the sender's (RFC 5321 3.3)
+        return RuleMatch("rejected", False, "context", "address refused after MAIL FROM")
+    if (
+        found.source in ("reply", "none")
+        and not (code.startswith("2") or enhanced.startswith("2."))
+        and failed_command(text, context) == "CONN"
+    ):
+        # refused at the greeting or EHLO/HELO with no reason given: before any address
+        # was sent only the connecting host can be refused (RFC 5321 3.1, 4.1.1.1)
+        return RuleMatch("blocked", False, "context", "refused before MAIL FROM")
     if found.reason == "userunknown" and found.source == "text" and enhanced[1:] == ".1.2":
         # the status names the domain; generic "address ... unknown" wording does not beat it
         return RuleMatch("hostunknown", True, "status", enhanced)
@@ -416,24 +489,48 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
 def _match(code: str, enhanced: str, text: str) -> RuleMatch:
     if enhanced.startswith("2.") or (code.startswith("2") and not enhanced):
         return RuleMatch("delivered", False, "status", enhanced or code)
-    lowered = " ".join(text.lower().split())[:4000]
+    lowered = reply_sentence(text)[:4000]
+    for reason, pattern in _COMPILED_DECISIVE:
+        found = pattern.search(lowered)
+        if found:
+            return RuleMatch(reason, is_hard(reason, code, enhanced), "text", found.group(0))
+    weak: RuleMatch | None = None
     for reason, pattern in _COMPILED:
         found = pattern.search(lowered)
-        if found and not (reason in WEAK_TEXT_REASONS and enhanced[1:3] in (".1", ".2", ".3")):
+        if found and not _gives_way(reason, enhanced):
             return RuleMatch(reason, is_hard(reason, code, enhanced), "text", found.group(0))
         if found:
+            weak = RuleMatch(reason, is_hard(reason, code, enhanced), "text", found.group(0))
             break  # a generic phrase: the specific status below decides
-    if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", enhanced):
-        generic = "x." + enhanced[2:]
-        for prefix, reason in STATUS_RULES:
-            if generic == prefix or (prefix.endswith(".") and generic.startswith(prefix)):
-                return RuleMatch(reason, is_hard(reason, code, enhanced), "status", enhanced)
+    status = _status_reason(enhanced)
+    if status:
+        return RuleMatch(status, is_hard(status, code, enhanced), "status", enhanced)
+    if weak is not None:
+        return weak  # a status the tables do not know decides nothing: the wording stands
     for reply, reason in REPLY_RULES:
         if code == reply:
             return RuleMatch(reason, is_hard(reason, code, enhanced), "reply", code)
     if code.startswith("2") or enhanced.startswith("2."):
         return RuleMatch("delivered", False, "reply", code or enhanced)
     return RuleMatch("onhold", False, "none", "no rule matched")
+
+
+def _gives_way(reason: str, enhanced: str) -> bool:
+    """Whether a text rule's ``reason`` yields to the enhanced status: generic wording to an
+    address, mailbox or system status (x.1.x, x.2.x, x.3.x), and :data:`STATUS_OVER_TEXT`."""
+    if reason in WEAK_TEXT_REASONS and enhanced[1:3] in (".1", ".2", ".3"):
+        return True
+    return enhanced[1:] in STATUS_OVER_TEXT.get(reason, frozenset())
+
+
+def _status_reason(enhanced: str) -> str:
+    """The reason :data:`STATUS_RULES` give an enhanced status; ``""`` when none does."""
+    if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", enhanced):
+        generic = "x." + enhanced[2:]
+        for prefix, reason in STATUS_RULES:
+            if generic == prefix or (prefix.endswith(".") and generic.startswith(prefix)):
+                return reason
+    return ""
 
 
 def classify_reply(

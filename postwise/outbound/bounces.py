@@ -52,6 +52,13 @@ _EMBEDDED_STATUS = re.compile(
 )
 
 
+# An Amazon SES complaint notification (SNS JSON, "notificationType": "Complaint"): the
+# complained recipients and the feedback type, read with patterns because MTAs wrap the line.
+_SES_COMPLAINT = re.compile(r'"notificationType"\s*:\s*"Complaint"', re.IGNORECASE)
+_SES_COMPLAINED = re.compile(r'"complainedRecipients"\s*:\s*\[(.*?)\]', re.DOTALL)
+_SES_FEEDBACK_TYPE = re.compile(r'"complaintFeedbackType"\s*:\s*"([\w-]+)"')
+
+
 @dataclass(frozen=True)
 class BounceRecord:
     """One failed (or reported) recipient of a bounce, with the classification."""
@@ -198,9 +205,9 @@ def _human_text(msg: email.message.Message) -> tuple[str, str, list[dict[str, st
                 text = re.sub(r"<[^>]+>", " ", text)
             texts.append(text)
     whole = text = "\n".join(texts)[:MAX_TEXT]
-    if not text.strip() and not blocks and msg.is_multipart():
-        # a MIME structure the parser could not follow (e.g. a boundary parameter on an
-        # unfolded line): read the body as it is
+    if not text.strip() and not blocks and msg.get_content_maintype() == "multipart":
+        # a MIME structure the parser could not follow (a boundary parameter on an unfolded
+        # line, or a boundary that never occurs in the body): read the body as it is
         body = msg.as_string().replace("\r\n", "\n").partition("\n\n")[2]
         whole = text = body[:MAX_TEXT]
     marker = ORIGINAL_MARKERS.search(text, 80)
@@ -344,7 +351,15 @@ def _from_dsn(
             enhanced_code = enhanced.group(1) if enhanced else text_enhanced
         if enhanced_code[1:] == ".0.0" and text_enhanced and text_enhanced[1:] != ".0.0":
             enhanced_code = text_enhanced  # a generic Status: the reply says more (as Sisimai)
-        detail = diagnostic or (segment if code or text_enhanced else "") or text
+        # RFC 3464 fields may carry an RFC 5322 comment: "Status: 4.0.0 (host name lookup
+        # failure)" is the only diagnostic of a recipient without a Diagnostic-Code
+        comment = re.search(r"\(([^()]*)\)", status)
+        detail = (
+            diagnostic
+            or (segment if code or text_enhanced else "")
+            or (comment.group(1) if comment else "")
+            or text
+        )
         if action == "delivered" or action == "relayed" or action == "expanded":
             records.append(
                 BounceRecord(
@@ -407,6 +422,30 @@ def _with_marker(context: str, marker: str) -> str:
         end = context.find("] ") + 2
         return context[:end] + marker + context[end:]
     return marker + context
+
+
+def _ses_complaint(text: str) -> list[BounceRecord]:
+    """``feedback`` records of an Amazon SES complaint notification (its JSON body, as SES
+    documents it: ``complainedRecipients`` and ``complaintFeedbackType``); ``[]`` otherwise."""
+    if not _SES_COMPLAINT.search(text):
+        return []
+    listed = _SES_COMPLAINED.search(text)
+    if not listed:
+        return []
+    joined = re.sub(r"!?\n ?", "", listed.group(1))  # lines wrapped by a relaying MTA
+    kind = _SES_FEEDBACK_TYPE.search(text)
+    feedback_type = kind.group(1) if kind else ""
+    return [
+        BounceRecord(
+            address.lower(),
+            "feedback",
+            False,
+            feedback_type=feedback_type,
+            source="ses-complaint",
+            diagnostic=feedback_type,
+        )
+        for address in ADDRESS.findall(joined)
+    ]
 
 
 def _is_auto_reply(msg: email.message.Message) -> bool:
@@ -493,6 +532,9 @@ def _parse_message(
         records = _from_dsn(blocks, text, classify, headers)
         if records:
             return records
+    complaint_records = _ses_complaint(whole)
+    if complaint_records:
+        return complaint_records
     excluded = _excluded_addresses(msg)
     code, enhanced = _codes(text)
     subject = str(msg.get("Subject", "")) + " " + str(msg.get("From", ""))

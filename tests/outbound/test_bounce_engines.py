@@ -208,3 +208,71 @@ def test_specific_security_status_beats_generic_rejection_wording() -> None:
     assert classify_reply(550, "5.7.26", text) == ("authfailure", False)
     # the generic wording with an address status still names the address
     assert classify_reply(550, "5.1.1", "Recipient address rejected") == ("userunknown", True)
+
+
+OLD_SENDMAIL = """   ----- Transcript of session follows -----
+While talking to mx.example.net:
+>>> DATA
+<<< 554 Transaction failed
+554 <a@example.net>... Transaction failed
+While talking to mx.example.com:
+>>> RCPT To:<b@example.com>
+<<< 550 Mailbox not found
+550 <b@example.com>... User unknown
+
+   ----- Unsent message follows -----
+"""
+
+
+def test_sendmail_transcript_without_address_list_reads_each_conversation() -> None:
+    engine, findings = read_report(OLD_SENDMAIL)
+    assert engine == "sendmail"
+    assert [(f.recipient, f.reply_code, f.command) for f in findings] == [
+        ("a@example.net", "554", "DATA"),
+        ("b@example.com", "550", "RCPT"),
+    ]
+    records = parse_bounce(_mail(OLD_SENDMAIL, "Returned mail: see transcript for details"))
+    # b's own conversation refused RCPT: an unknown user, not a DATA-time filter
+    assert [(r.recipient, r.reason) for r in records][1] == ("b@example.com", "userunknown")
+
+
+def test_a_status_comment_is_the_diagnostic_when_there_is_no_diagnostic_code() -> None:
+    fields = (
+        "Final-Recipient: rfc822; a@example.net\nAction: delayed\n"
+        "Status: 4.0.0 (example.net: host name lookup failure)\n"
+    )
+    (record,) = parse_bounce(_report(fields, "Delivery is delayed."))
+    assert record.diagnostic == "example.net: host name lookup failure"
+    assert (record.reason, record.hard) == ("networkerror", False)
+
+
+def test_a_multipart_body_whose_boundary_never_occurs_is_read_as_text() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.org\nTo: sender@example.org\n"
+        b"Subject: Returned mail: User unknown\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="NEVER"\n\n'
+        b"   ----- The following addresses had permanent fatal errors -----\n<a@example.net>\n\n"
+        b"   ----- Transcript of session follows -----\n"
+        b"550 5.1.1 <a@example.net>... User unknown\n\n"
+        b"Final-Recipient: rfc822; a@example.net\nAction: failed\nStatus: 5.1.1\n"
+    )
+    (record,) = parse_bounce(raw)
+    assert (record.recipient, record.reason, record.status) == (
+        "a@example.net",
+        "userunknown",
+        "5.1.1",
+    )
+
+
+def test_amazon_ses_complaint_notification_is_feedback() -> None:
+    body = (
+        '{"notificationType":"Complaint","complaint":{"complainedRecipients":'
+        '[{"emailAddress":"reader@example.net"}],"complaintFeedbackType":"abuse"},'
+        '"mail":{"source":"sender@example.org","destination":["reader@example.net"]}}\n'
+    )
+    (record,) = parse_bounce(_mail(body, "AWS Notification Message"))
+    assert (record.recipient, record.reason, record.feedback_type) == (
+        "reader@example.net",
+        "feedback",
+        "abuse",
+    )

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from postwise.core.settings import SHIPPED_MODEL_DIR
 from postwise.outbound.bounce_evaluation import evaluate, read_bounces, select
 from postwise.outbound.bounce_model import BounceModel
-from postwise.outbound.bounce_rules import REASONS, STATUS_RULES, TEXT_RULES, classify_reply
+from postwise.outbound.bounce_rules import (
+    DECISIVE_TEXT_RULES,
+    REASONS,
+    STATUS_RULES,
+    TEXT_RULES,
+    classify_reply,
+    match_reply,
+)
 from postwise.outbound.bounces import parse_bounce
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "bounces"
@@ -48,7 +55,7 @@ def test_rules_classify_typical_replies(
 
 
 def test_rules_tables_name_only_sisimai_reasons() -> None:
-    assert {reason for reason, _ in TEXT_RULES} <= set(REASONS)
+    assert {reason for reason, _ in TEXT_RULES + DECISIVE_TEXT_RULES} <= set(REASONS)
     assert {reason for _, reason in STATUS_RULES} <= set(REASONS)
 
 
@@ -178,10 +185,117 @@ def test_validation_accuracy_reaches_the_documented_figures() -> None:
     assert combined["hardbounce_accuracy"] >= COMBINED_HARD
     assert combined["recipient_accuracy"] >= RECIPIENT
     assert rules["reason_accuracy"] >= RULES_REASON
-    assert combined["reason_accuracy"] > rules["reason_accuracy"]
+    # grouped CV on train may choose the rules alone; the model must never make them worse
+    assert combined["reason_accuracy"] >= rules["reason_accuracy"]
 
 
-COMBINED_REASON = 0.81
+COMBINED_REASON = 0.83
 COMBINED_HARD = 0.91
-RECIPIENT = 0.92
-RULES_REASON = 0.80
+RECIPIENT = 0.94
+RULES_REASON = 0.83
+
+
+@pytest.mark.parametrize(
+    ("code", "enhanced", "text", "expected"),
+    [
+        # a multi-line reply (RFC 5321 4.2.1) is read as one sentence once its line codes go
+        (
+            550,
+            "5.7.1",
+            "550-5.7.1 This mail has multiple\n550 5.7.1 addresses in From: header",
+            ("notcompliantrfc", False),
+        ),
+        (
+            450,
+            "4.2.1",
+            "450-4.2.1 The recipient is receiving mail at a rate that\n450 4.2.1 is too high",
+            ("speeding", False),
+        ),
+        (552, "", "Mailbox exceeds the maximum number of stored messages", ("mailboxfull", False)),
+        (552, "5.6.0", "Message headers too long", ("contenterror", False)),
+        (None, "", "TLS handshake: the peer does not support STARTTLS", ("failedstarttls", False)),
+        (554, "5.7.1", "Message rejected: a link was found in SURBL", ("spamdetected", False)),
+        (550, "5.7.1", "HELO mx.example.net mismatches client IP 192.0.2.1", ("requireptr", False)),
+        (421, "4.7.0", "Messages deferred due to user complaints", ("badreputation", False)),
+        (None, "", "This message has been in the queue too long.", ("expired", False)),
+        (421, "", "Warning: message still undelivered after 4 hours", ("expired", False)),
+        (
+            554,
+            "5.4.6",
+            "Hop count exceeded. The attachment has the headers.",
+            ("networkerror", False),
+        ),
+        (None, "5.1.1", "procmail: error writing to mailbox; no such user", ("mailererror", False)),
+        (553, "", "mail.example.net does not exist", ("hostunknown", True)),
+        (550, "5.1.1", "<nobody@example.net> does not exist", ("userunknown", True)),
+        (
+            None,
+            "5.4.4",
+            "Sorry, I couldn't find a mail exchanger or IP address.",
+            ("notaccept", True),
+        ),
+        (550, "", "Your address is blacklisted here", ("rejected", False)),
+        (
+            552,
+            "5.7.0",
+            "552-5.7.0 This message was blocked because its content presents a potential\n"
+            "552-5.7.0 security issue.",
+            ("policyviolation", False),
+        ),
+        (
+            None,
+            "",
+            "Unable to deliver message to <a@example.jp> "
+            "(and other recipients in the same domain).",
+            ("userunknown", True),
+        ),
+        # a status the tables do not know (x.1.9) leaves generic wording standing
+        (None, "4.1.9", "This message has been in the queue too long.", ("expired", False)),
+        # "inactive" wording explains an x.1.1 (no such mailbox); with x.2.1 it is a suspension
+        (550, "5.1.1", "<a@example.net>: inactive address", ("userunknown", True)),
+        (550, "5.2.1", "<a@example.net>: inactive address", ("suspend", False)),
+        (None, "4.0.0", "host name lookup failure", ("networkerror", False)),
+        (None, "5.0.0", "host name lookup failure", ("hostunknown", True)),
+    ],
+)
+def test_rules_added_from_rfc_statuses_and_mta_wordings(
+    code: int | None, enhanced: str, text: str, expected: tuple[str, bool]
+) -> None:
+    assert classify_reply(code, enhanced, text) == expected
+
+
+def test_refused_mail_from_makes_an_unknown_address_the_senders() -> None:
+    text = (
+        "SMTP error from remote mail server after MAIL FROM:<s@example.org>: "
+        "553 5.1.0 example.org does not exist"
+    )
+    assert match_reply("553", "5.1.0", text).reason == "rejected"
+    # the same wording refused at RCPT stays with the recipient's domain
+    text = text.replace("MAIL FROM:<s@example.org>", "RCPT TO:<r@example.org>")
+    assert match_reply("553", "", text).reason == "hostunknown"
+
+
+def test_local_delivery_agents_unknown_user_is_not_a_filter() -> None:
+    text = "mail.local: unknown user: neko 554 <neko@example.jp>... Service unavailable"
+    assert match_reply("554", "5.5.0", text).reason == "userunknown"
+    # without the local delivery agent a 5xx unknown user with no command is a filter's answer
+    assert match_reply("554", "5.5.0", "unknown user: neko").reason == "filtered"
+
+
+def test_the_engine_readers_command_beats_data_elsewhere_in_the_report() -> None:
+    text = "550 <neko@example.jp>... User unknown"
+    report = "While talking to a.example: >>> DATA <<< 550 no. While talking to b.example: ..."
+    assert match_reply("550", "", text, report).reason == "filtered"
+    named = "[failed-command: in reply to RCPT command] " + report
+    assert match_reply("550", "", text, named).reason == "userunknown"
+
+
+def test_a_bare_refusal_at_ehlo_is_the_connecting_host_blocked() -> None:
+    text = "SMTP error from remote mail server after EHLO mx.example.org: 550 Rejected"
+    assert match_reply("550", "5.0.0", text).reason == "blocked"
+    # a reason in the reply's own words still decides
+    assert match_reply("550", "", text + ": too many connections").reason == "toomanyconn"
+    # the same bare refusal after RCPT is about the recipient
+    assert match_reply("550", "", text.replace("EHLO", "RCPT TO:<a@example.net>")).reason == (
+        "userunknown"
+    )
