@@ -45,6 +45,9 @@ def main() -> None:
             "baseline_mode": result["baseline_mode"]["hit_rate_1h"],
             "baseline_global": result["baseline_global"]["hit_rate_1h"],
             "gain_over_mode_ci95": gain["ci95"],
+            "log_likelihood": result["log_likelihood"],
+            "log_likelihood_global": result["baseline_global"]["log_likelihood"],
+            "log_likelihood_mode": result["baseline_mode"]["log_likelihood"],
             "rate_multiplier": result["params"]["rate_multiplier"],
             "rolling_postwise": result["rolling_origin"]["hit_rate_1h"],
             "rolling_mode": result["rolling_origin"]["baseline_mode"],
@@ -56,7 +59,9 @@ def main() -> None:
                 f"{row['cutoff']}: {row['customers']:4d} customers  postwise {row['postwise']:.4f}"
                 f"  own mode {row['baseline_mode']:.4f} ({low:+.4f} to {high:+.4f})"
                 f"  global {row['baseline_global']:.4f}  multiplier {row['rate_multiplier']:g}"
-                f"  rolling {row['rolling_postwise']:.4f} vs {row['rolling_mode']:.4f}",
+                f"  rolling {row['rolling_postwise']:.4f} vs {row['rolling_mode']:.4f}"
+                f"  log-likelihood {row['log_likelihood']:.4f} (global "
+                f"{row['log_likelihood_global']:.4f}, own {row['log_likelihood_mode']:.4f})",
                 flush=True,
             )
         at -= timedelta(days=args.step_days)
@@ -72,6 +77,13 @@ def main() -> None:
         "baseline_global": pooled("baseline_global"),
         "cutoffs_above_mode": sum(r["postwise"] > r["baseline_mode"] for r in rows),
         "cutoffs_above_global": sum(r["postwise"] > r["baseline_global"] for r in rows),
+        "log_likelihood": pooled("log_likelihood"),
+        "log_likelihood_global": pooled("log_likelihood_global"),
+        "log_likelihood_mode": pooled("log_likelihood_mode"),
+        "cutoffs_likelihood_above_both": sum(
+            r["log_likelihood"] > max(r["log_likelihood_global"], r["log_likelihood_mode"])
+            for r in rows
+        ),
         "rows": rows,
     }
     print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))

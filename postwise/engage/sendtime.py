@@ -153,6 +153,9 @@ def next_send_time(local_slot: int, zone: str, after: datetime) -> datetime:
     raise AssertionError("unreachable: a slot recurs every week")
 
 
+INFINITE_BY_DEFAULT = ("half_life_days", "decision_half_life_days", "global_half_life_days")
+
+
 @dataclass(frozen=True)
 class SendTimeParams:
     """Hyper-parameters of the hierarchy (see the module docstring)."""
@@ -176,17 +179,18 @@ class SendTimeParams:
     # contact's purchase rate when folding its first activity after the decision moment.
     rate_multiplier: float = 0.0
     horizon_days: float = 70.0
+    global_half_life_days: float = math.inf
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("half_life_days", "decision_half_life_days"):
+        for name in INFINITE_BY_DEFAULT:
             out[name] = None if math.isinf(out[name]) else out[name]
         return out
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> SendTimeParams:
         values = dict(data)
-        for name in ("half_life_days", "decision_half_life_days"):
+        for name in INFINITE_BY_DEFAULT:
             if values.get(name) is None:
                 values[name] = math.inf
         return SendTimeParams(**values)
@@ -336,7 +340,13 @@ class SendTimeModel:
             history.time[keep],
             hour_of_week(local_times[keep]),
         )
-        raw = np.bincount(slot, minlength=SLOTS).astype(np.float64)
+        age_days = (cutoff - shop_time) / DAY
+        crowd = (
+            np.ones(slot.shape[0])
+            if math.isinf(params.global_half_life_days)
+            else np.power(0.5, age_days / params.global_half_life_days)
+        )
+        raw = np.bincount(slot, weights=crowd, minlength=SLOTS).astype(np.float64)
         global_profile = (raw + params.global_floor) / (raw.sum() + SLOTS * params.global_floor)
         contacts, row = np.unique(contact, return_inverse=True)
         row = row.reshape(-1)
@@ -345,11 +355,11 @@ class SendTimeModel:
         if params.use_cohort and contacts.size:
             names = np.array([cohort[int(c)] for c in contacts])[row]
             for name in np.unique(names).tolist():
-                counts = np.bincount(slot[names == name], minlength=SLOTS).astype(np.float64)
+                member = names == name
+                counts = np.bincount(slot[member], weights=crowd[member], minlength=SLOTS)
                 cohort_profiles[str(name)] = (counts + params.cohort_strength * global_profile) / (
                     counts.sum() + params.cohort_strength
                 )
-        age_days = (cutoff - shop_time) / DAY
 
         def weighted_counts(half_life: float) -> np.ndarray:
             weight = (

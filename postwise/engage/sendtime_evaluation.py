@@ -62,6 +62,7 @@ from postwise.engage.propensity_data import iso, next_midnight, retail_orders
 from postwise.engage.sendtime import (
     DAY,
     HOUR,
+    INFINITE_BY_DEFAULT,
     SHOP_ZONE,
     SLOTS,
     PurchaseHistory,
@@ -95,6 +96,7 @@ GRID: dict[str, tuple[float, ...]] = {
     "hour_spread": (0.0, 0.2, 0.45, 0.6),
     "day_spread": (0.0, 0.1, 0.3),
     "half_life_days": (math.inf, 180.0, 60.0),
+    "global_half_life_days": (math.inf, 365.0, 180.0, 90.0),
     "day_strength": (1.0, 5.0, 20.0, 50.0, 200.0),
     "hour_strength": (1.0, 5.0, 20.0, 50.0, 200.0),
 }
@@ -122,6 +124,7 @@ VARIANTS: dict[str, tuple[SendTimeParams, tuple[str, ...]]] = {
             "hour_spread",
             "day_spread",
             "half_life_days",
+            "global_half_life_days",
         ),
     ),
     "factorised_kernel": (
@@ -135,6 +138,7 @@ VARIANTS: dict[str, tuple[SendTimeParams, tuple[str, ...]]] = {
             "hour_spread",
             "day_spread",
             "half_life_days",
+            "global_half_life_days",
         ),
     ),
 }
@@ -332,7 +336,7 @@ def _pooled(scores: list[dict[str, float]], tasks: list[NextInvoiceTask]) -> dic
 
 def _with(params: SendTimeParams, knob: str, value: float) -> SendTimeParams:
     values = params.as_json()
-    values[knob] = None if knob == "half_life_days" and math.isinf(value) else value
+    values[knob] = None if knob in INFINITE_BY_DEFAULT and math.isinf(value) else value
     return SendTimeParams.from_json(values)
 
 
@@ -401,6 +405,7 @@ def select_model(history: PurchaseHistory, local: np.ndarray, history_end: int) 
                     params.use_cohort,
                     params.cohort_strength,
                     params.half_life_days,
+                    params.global_half_life_days,
                     params.global_floor,
                     params.decision_half_life_days,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -199,6 +200,32 @@ def test_best_hour_after_a_moment_picks_the_next_active_slot() -> None:
     assert off.best_hour(1, after=tuesday) == off.best_hour(1, after=friday) == model.best_hour(1)
     with pytest.raises(ValueError, match="timezone-aware"):
         model.best_hour(1, after=datetime(2011, 6, 7, 12))
+
+
+def test_global_and_cohort_profiles_can_follow_the_recent_crowd() -> None:
+    # 40 customers bought at Monday 10h in the first weeks, 20 at Wednesday 15h lately
+    day, week = 86_400, 7 * 86_400
+    old = [(c, _seconds(START) + (c % 8) * week + 10 * 3600) for c in range(40)]
+    new = [
+        (100 + c, _seconds(START) + (20 + c % 4) * week + (2 * 24 + 15) * 3600) for c in range(20)
+    ]
+    rows = sorted(old + new, key=lambda pair: pair[1])
+    history = PurchaseHistory(
+        np.array([c for c, _ in rows], np.int64),
+        np.array([t for _, t in rows], np.int64),
+        dict.fromkeys([c for c, _ in rows], "United Kingdom"),
+    )
+    cutoff = rows[-1][1] + day
+    every = SendTimeModel.fit(history, cutoff, SendTimeParams())
+    recent = SendTimeModel.fit(history, cutoff, SendTimeParams(global_half_life_days=30.0))
+    for model, slot in ((every, 10), (recent, 2 * 24 + 15)):
+        assert int(np.argmax(model.global_profile)) == slot
+        assert int(np.argmax(model.cohort_profiles["United Kingdom"])) == slot
+    # a contact's own counts are not reweighted by it (that is half_life_days)
+    assert np.array_equal(every.counts, recent.counts)
+    # the knob survives the JSON of a model card (None = no weighting)
+    assert SendTimeParams.from_json(SendTimeParams().as_json()).global_half_life_days == math.inf
+    assert SendTimeParams().as_json()["global_half_life_days"] is None
 
 
 def test_own_mode_baseline_breaks_ties_by_the_most_recent_invoice() -> None:
