@@ -4,9 +4,10 @@ Each contact's next activity is modelled as a draw from a categorical distributi
 hour-of-week slots (Monday 00:00-00:59 = 0, Sunday 23:00-23:59 = 167) **in the contact's local
 time**. The distribution is the posterior mean of a three-level Dirichlet-multinomial:
 
-- global profile ``g``: every purchase before the cut-off, plus ``global_floor`` pseudo-counts
-  per slot (so no slot has probability zero);
-- cohort profile ``q`` (cohort = country), shrunk toward ``g``:
+- global profile ``g``: every purchase before the cut-off (weighted by recency with
+  ``global_half_life_days`` when finite: the crowd's hours drift with the season), plus
+  ``global_floor`` pseudo-counts per slot (so no slot has probability zero);
+- cohort profile ``q`` (cohort = country; its purchases weighted alike), shrunk toward ``g``:
   ``q = (C + cohort_strength * g) / (N + cohort_strength)``;
 - optionally (``factorised``) a contact-specific prior: the contact's weekday and hour-of-day
   marginals, each shrunk toward ``q``'s (``day_strength``, ``hour_strength``), multiplied and
@@ -310,7 +311,8 @@ class SendTimeModel:
     """Fitted profiles. ``counts`` has one row per contact of ``contacts`` (sorted), in local
     hour-of-week slots, recency-weighted as of ``cutoff``; ``decision_counts`` the same counts
     recency-weighted with ``decision_half_life_days`` (None: equal to ``counts``); ``rates``
-    each contact's purchases per week as of ``cutoff`` (None: zero, no next-activity fold)."""
+    each contact's purchases per week as of ``cutoff`` (None: the pseudo-rate of an empty
+    history for everyone)."""
 
     params: SendTimeParams
     cutoff: int
