@@ -8,7 +8,7 @@ import multiprocessing
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.table import Table
 
 from postwise.cli_campaigns import register_campaign_commands
 from postwise.cli_engage import register_engage_commands
+from postwise.cli_errors import fail
 from postwise.cli_models import models_app
 from postwise.cli_outbound import register_outbound_commands
 from postwise.core.errors import PostwiseError
@@ -62,9 +63,8 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _fail(error: Exception) -> None:
-    err.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(2)
+def _fail(error: Exception) -> NoReturn:
+    fail(error, code=2)
 
 
 @train_app.command("inbound")

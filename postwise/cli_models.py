@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 
 models_app = typer.Typer(help="Model registry: versions, promotion, drift.", no_args_is_help=True)
@@ -22,11 +23,6 @@ def _engine() -> Any:
     from postwise.core.settings import get_settings
 
     return open_database(get_settings().resolved_database_url)
-
-
-def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
-    raise typer.Exit(code=1)
 
 
 @models_app.command("list")

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail
 from postwise.core.errors import PostwiseError
 from postwise.core.settings import get_settings
 
@@ -32,9 +33,8 @@ feedback_app = typer.Typer(help="Complaints and bounces received back.")
 err = Console(stderr=True)
 
 
-def _fail(error: Exception) -> None:
-    err.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(2)
+def _fail(error: Exception) -> NoReturn:
+    fail(error, code=2)
 
 
 @contextmanager

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 
 if TYPE_CHECKING:
     from postwise.content.copy import StoredCandidate
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(code=1)
 
 
 def _print_table(rows: list[StoredCandidate], title: str) -> None:

@@ -10,14 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 
 _PREVIEW_RECIPIENT = "preview@example.com"
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
-    return typer.Exit(code=1)
 
 
 def _contact_sample(contact: str) -> tuple[dict[str, Any], str | None]:
@@ -32,7 +28,7 @@ def _contact_sample(contact: str) -> tuple[dict[str, Any], str | None]:
     contact_id = store.contact_id(contact) if "@" in contact else contact
     attributes = store.attributes(contact_id)
     if attributes is None:
-        raise _fail(f"no contact {contact!r} in the contact store")
+        _fail(f"no contact {contact!r} in the contact store")
     return contact_context(attributes), store.address_of(contact_id)
 
 
@@ -42,7 +38,7 @@ def _samples(
     from postwise.content.templates import contact_context, load_vars_file
 
     if contact and vars_file:
-        raise _fail("give --contact or --vars, not both")
+        _fail("give --contact or --vars, not both")
     if contact:
         context, address = _contact_sample(contact)
         return [context], address
@@ -70,7 +66,7 @@ def lint_command(
         if as_json:
             print(json.dumps({"file": str(file), "ok": False, "error": str(error)}))
             raise typer.Exit(code=1) from None
-        raise _fail(str(error)) from None
+        _fail(str(error))
     errors = sum(1 for finding in findings if finding.severity == "error")
     if as_json:
         print(
@@ -119,7 +115,7 @@ def render_command(
     from postwise.content.templates import contact_context, load_template, render
 
     if output_format not in {"html", "text", "eml"}:
-        raise _fail(f"--format {output_format!r}: expected html, text or eml")
+        _fail(f"--format {output_format!r}: expected html, text or eml")
     try:
         samples, address = _samples(contact, vars_file)
         context = {
@@ -138,7 +134,7 @@ def render_command(
         else:
             data = (rendered.html if output_format == "html" else rendered.text).encode("utf-8")
     except PostwiseError as error:
-        raise _fail(str(error)) from None
+        _fail(str(error))
     for warning in rendered.warnings:
         Console(stderr=True).print(f"warning: {warning}", markup=False, highlight=False)
     if out is None:

@@ -12,13 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 from postwise.core.json_safe import json_safe
-
-
-def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=1)
 
 
 def _cell(entry: dict[str, Any] | None, digits: int = 3) -> str:

@@ -11,13 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 from postwise.core.json_safe import json_safe
-
-
-def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
-    raise typer.Exit(code=1)
 
 
 def _curve_table(result: dict[str, Any]) -> Table:

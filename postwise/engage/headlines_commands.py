@@ -10,14 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 from postwise.core.json_safe import json_safe
-
-
-def _fail(message: str) -> None:
-    # markup off: messages quote file contents and intervals such as "[0, 1]"
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(code=1)
 
 
 def register(train_app: typer.Typer, eval_app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 from postwise.core.json_safe import json_safe
 
@@ -20,11 +21,6 @@ TARGET_HELP = (
 )
 WINDOW_HELP = "label window in days for an event log (default: 7 for open and click, 30 purchase)"
 DATA_HELP = "online_retail, bank_marketing (CSV files) or event-log folder (CSV / JSON lines)"
-
-
-def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"error: {error}", markup=False, highlight=False)
-    raise typer.Exit(code=1)
 
 
 def _metrics_table(result: dict[str, Any], title: str) -> Table:

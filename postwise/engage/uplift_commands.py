@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from postwise.cli_errors import fail as _fail
 from postwise.core.errors import PostwiseError
 from postwise.engage.hillstrom import (
     BASELINE_UPLIFT_AT_30,
@@ -25,11 +26,6 @@ from postwise.engage.hillstrom import (
 )
 
 # scikit-learn loads in the commands, not when the CLI starts (it costs seconds).
-
-
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code=1)
 
 
 def eval_uplift_command(
