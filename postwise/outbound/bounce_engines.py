@@ -20,7 +20,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-_ADDRESS = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+# The local part starts where a run of its characters starts and is never given back
+# (possessive): a long run without "@" is read once, not once per starting position.
+_ADDRESS = (
+    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]++@"
+    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 ADDRESS = re.compile(_ADDRESS)
 ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 REPLY = re.compile(r"(?<![\d.#\[-])([245][0-7]\d)(?:[ -]|$)", re.MULTILINE)
@@ -43,6 +48,13 @@ ENGINE_MARKERS: tuple[tuple[str, str], ...] = (
     ("exchange", r"remote server returned '|diagnostic information for administrators"),
     ("qmail", r"this is the qmail-send program|qmail-send"),
     ("exim", r"the following address\(es\) failed|smtp error from remote mail server after"),
+    # three layouts that pass the remote server's words on without a reply code of their own
+    # (Sisimai's X1, X2 and Zoho decoders): "addr [text]" after "---The following addresses
+    # had delivery errors---"; "Message from X. Unable to deliver message to the following
+    # address(es)." then "<addr>:" paragraphs; Zoho's "addr text, ERROR_CODE :NNN, ..."
+    ("bracket_list", r"^-{3}the following addresses had delivery errors-{3}\s*$"),
+    ("zoho", r"^\S+@\S+ .*, error_code :"),
+    ("plain_list", r"^unable to deliver message to the following address\(es\)\.\s*$"),
     ("postfix", r"this is the (postfix|mail system) program|\(in reply to [a-z ]+command\)"),
     (
         "sendmail",
@@ -270,7 +282,46 @@ def _gmail(text: str) -> list[EngineFinding]:
     return [_finding(addresses[0], reply.group(1))]
 
 
+# --- Layouts that quote the remote server's words with nothing else -------------------------
+
+_BRACKET_LINE = re.compile(r"^[ \t]*<?(" + _ADDRESS + r")>?[ \t]+\[([^\]\n]+)\]", re.MULTILINE)
+_ZOHO_LINE = re.compile(r"^[ \t]*(" + _ADDRESS + r") ([^\n]*?error_code :[^\n]*)", re.I | re.M)
+_ZOHO_FIELD = re.compile(r"error_code :\s*([^,]*)", re.I)
+
+
+def _bracket_list(text: str) -> list[EngineFinding]:
+    """``addr [the remote's words]`` lines: no code, no status, no command."""
+    return [_finding(m.group(1), m.group(2)) for m in _BRACKET_LINE.finditer(text)]
+
+
+def _zoho(text: str) -> list[EngineFinding]:
+    """``addr Invalid Address, ERROR_CODE :550, ERROR_CODE :<the remote's words>``: the
+    fields after ``ERROR_CODE :`` are the reply code and the reply (which may start with a
+    status); quoted-printable soft breaks are already decoded."""
+    findings = []
+    for match in _ZOHO_LINE.finditer(text):
+        fields = [f.strip() for f in _ZOHO_FIELD.findall(match.group(2))]
+        code = next((f for f in fields if re.fullmatch(r"[245]\d\d", f)), "")
+        reply = " ".join(f for f in fields if f != code)
+        found = _finding(match.group(1), reply or match.group(2))
+        findings.append(
+            EngineFinding(
+                found.recipient, code or found.reply_code, found.status, found.diagnostic, ""
+            )
+        )
+    return findings
+
+
+# Layouts whose writers add no reply code, status or command to the remote server's words,
+# and (as Sisimai's decoders for them) no reason of their own: an unknown-user sentence then
+# reaches the classifier with nothing that says the recipient was refused at RCPT.
+PASS_THROUGH_ENGINES = frozenset({"bracket_list", "zoho", "plain_list"})
+
+
 EXTRACTORS: dict[str, Callable[[str], list[EngineFinding]]] = {
+    "bracket_list": _bracket_list,
+    "zoho": _zoho,
+    "plain_list": _colon_blocks,
     "gmail": _gmail,
     "exchange": _exchange,
     "qmail": _colon_blocks,

@@ -96,7 +96,9 @@ TEXT_RULES: tuple[tuple[str, str], ...] = (
     (
         "norelaying",
         r"relay(ing)? (denied|not permitted|access denied|not allowed)|no relaying|"
-        r"not permitted to relay|unable to relay|relaying denied|we do not relay",
+        r"not permitted to relay|unable to relay|relaying denied|we do not relay|"
+        # Amazon SES refuses to send for an identity it has not verified (as Sisimai reads it)
+        r"email address is not verified",
     ),
     ("toomanyconn", r"frequency limit|too many recipients"),
     ("systemfull", r"insufficient disk space|disk (is )?full"),
@@ -316,6 +318,183 @@ CONTEXT_RULES: tuple[tuple[str, str, str], ...] = (
         "expired",
     ),
 )
+# Receiving mail services with refusal wording or codes of their own, by the host that
+# answered or the recipient's domain (name -> domain suffixes).
+RHOST_GROUPS: dict[str, tuple[str, ...]] = {
+    "nttdocomo": ("docomo.ne.jp",),
+    "kddi": ("ezweb.ne.jp", "au.com"),
+    "orange": ("laposte.net", "orange.fr", "wanadoo.fr"),
+    "mimecast": ("mimecast.com",),
+    "aol": ("mx.aol.com", "mail.aol.com"),
+}
+# Orange and La Poste end each refusal with a reference such as "LPN007_416" or "OFR_505"
+# (their postmaster pages list them); its last three digits name the reason. References that
+# only say "try later" are left to the general rules.
+ORANGE_REFERENCES: dict[str, str] = {
+    "101": "blocked",
+    "102": "blocked",
+    "103": "blocked",
+    "104": "toomanyconn",
+    "305": "securityerror",
+    "401": "authfailure",
+    "402": "securityerror",
+    "403": "rejected",
+    "405": "rejected",
+    "415": "rejected",
+    "416": "userunknown",
+    "417": "mailboxfull",
+    "420": "suspend",
+    "421": "rejected",
+    "426": "suspend",
+    "505": "systemerror",
+    "506": "spamdetected",
+    "510": "blocked",
+    "514": "mesgtoobig",
+    "517": "authfailure",
+    "630": "policyviolation",
+    "999": "blocked",
+}
+_ORANGE_REFERENCE = re.compile(r"\b(?:lpn|ofr|ouk)[a-z]*\d*[_-]?(\d{3})\b")
+# Spectrum (Charter) ends a refusal with "AUP#In-1310" / "AUP#O-1010" and publishes what
+# each four-digit code means: (first code, last code, reason).
+SPECTRUM_AUP_CODES: tuple[tuple[int, int, str], ...] = (
+    (1000, 1000, "blocked"),
+    (1010, 1080, "rejected"),
+    (1090, 1090, "systemerror"),
+    (1100, 1150, "requireptr"),
+    (1160, 1190, "policyviolation"),
+    (1200, 1250, "blocked"),
+    (1260, 1260, "networkerror"),
+    (1300, 1340, "toomanyconn"),
+    (1350, 1490, "speeding"),
+    (1500, 1520, "rejected"),
+    (1530, 1530, "mesgtoobig"),
+    (1540, 1550, "speeding"),
+    (1560, 1560, "policyviolation"),
+    (1580, 1580, "speeding"),
+)
+_SPECTRUM_AUP = re.compile(r"\baup#(?:in?|o(?:ut)?)?-?(\d{4})\b")
+# (service, reply code, enhanced status, refused command, text regex, reason), in order,
+# decided (as Sisimai's per-host tables do) before the general rules; "" matches anything.
+# NTT docomo answers "550 Unknown user" both at RCPT (the mailbox is missing) and after DATA,
+# where with a bare 5.0.0 status it is the recipient's refusal of the sender (its reception
+# settings); 5.2.0 marks its filter; its own 552 / 503 / 504 wording names the reason
+# outright. KDDI (au) quotes the address in "<addr>: User unknown" for a missing mailbox and
+# leaves it out (": User unknown") when its filter refused the sender. AOL's own relays call a
+# domain whose MX lookup gives a malformed answer one that accepts no mail. Mimecast's replies are
+# the ones its SMTP error code list documents, each with its reply code.
+RHOST_RULES: tuple[tuple[str, str, str, str, str, str], ...] = (
+    ("nttdocomo", "", "5.1.1", "", "", "userunknown"),
+    ("nttdocomo", "", "5.2.0", "", "", "filtered"),
+    ("nttdocomo", "", "", "", r"552 too much mail data", "mailboxfull"),
+    ("nttdocomo", "", "", "", r"552 too many recipients", "toomanyconn"),
+    (
+        "nttdocomo",
+        "",
+        "",
+        "",
+        r"503 bad sequence of commands|504 command parameter not implemented",
+        "syntaxerror",
+    ),
+    ("nttdocomo", "", "5.0.0", "RCPT", "", "userunknown"),
+    ("nttdocomo", "", "5.0.0", "DATA", "", "rejected"),
+    ("aol", "", "", "", r"host or domain name not found", "hostunknown"),
+    ("aol", "", "", "", r"type=mx: malformed or unexpected name server reply", "notaccept"),
+    ("kddi", "", "", "", r"550 : user unknown", "filtered"),
+    ("kddi", "", "", "", r">: user unknown", "userunknown"),
+    (
+        "mimecast",
+        "550",
+        "",
+        "",
+        r"(spf|dkim|dmarc) sender invalid - envelope rejected",
+        "authfailure",
+    ),
+    ("mimecast", "451", "", "", r"internal resources are temporarily unavailable", "badreputation"),
+    ("mimecast", "550", "", "", r"local ct ip reputation - \(reject\)", "badreputation"),
+    ("mimecast", "421", "", "", r"sender address blocked", "blocked"),
+    (
+        "mimecast",
+        "451",
+        "",
+        "",
+        r"recipient temporarily unavailable|ip temporarily blacklisted",
+        "blocked",
+    ),
+    ("mimecast", "550", "", "", r"journal messages past the expiration", "expired"),
+    (
+        "mimecast",
+        "553",
+        "",
+        "",
+        r"this route requires (encryption \(tls\)|tls version 1\.2|high-strength ciphers)",
+        "failedstarttls",
+    ),
+    ("mimecast", "554", "", "", r"configuration is invalid for this certificate", "failedstarttls"),
+    ("mimecast", "554", "", "", r"maximum email size exceeded", "mesgtoobig"),
+    ("mimecast", "", "", "", r"the incorrect hostname used for inbounds", "networkerror"),
+    ("mimecast", "554", "", "", r"mail loop detected", "networkerror"),
+    ("mimecast", "451", "", "", r"open relay (is )?not allowed", "norelaying"),
+    ("mimecast", "451", "", "", r"account inbounds disabled", "notaccept"),
+    ("mimecast", "451", "", "", r"account outbounds disabled|hostname is not authori", "onhold"),
+    ("mimecast", "550", "", "", r"journal message past expiration", "onhold"),
+    (
+        "mimecast",
+        "550",
+        "",
+        "",
+        r"anti-spoofing policy - inbound not allowed|rejected by header-based anti-spoofing",
+        "policyviolation",
+    ),
+    (
+        "mimecast",
+        "",
+        "",
+        "",
+        r"message bounced due to content examination policy",
+        "policyviolation",
+    ),
+    ("mimecast", "554", "", "", r"host network,? not allowed", "policyviolation"),
+    (
+        "mimecast",
+        "550",
+        "",
+        "",
+        r"administrative prohibition envelope blocked|envelope blocked - user (domain )?entry|"
+        r"rejected by header-based (manually )?blocked senders|"
+        r"envelope rejected - block policy for envelope from",
+        "rejected",
+    ),
+    ("mimecast", "535", "", "", r"incorrect authentication data", "securityerror"),
+    ("mimecast", "550", "", "", r"submitter failed to (authenticate|disabled)", "securityerror"),
+    (
+        "mimecast",
+        "451",
+        "",
+        "",
+        r"unable to process (connection|command|an email)|message ended early",
+        "systemerror",
+    ),
+    ("mimecast", "451", "", "", r"account service is temporarily unavailable", "toomanyconn"),
+    ("mimecast", "452", "", "", r"too many recipients", "toomanyconn"),
+    ("mimecast", "550", "", "", r"exceeding outbound thread limit", "toomanyconn"),
+    ("mimecast", "501", "", "", r"invalid address", "userunknown"),
+    ("mimecast", "503", "", "", r"user unknown", "userunknown"),
+    ("mimecast", "550", "", "", r"invalid recipient", "userunknown"),
+    ("mimecast", "554", "", "", r"email rejected due to security policies", "virusdetected"),
+)
+# The host that gave the reply, as reports name it: RFC 3464 "Remote-MTA: dns; host",
+# Postfix "host NAME[IP] said", Exim "host NAME [IP]", Sendmail "... while talking to NAME.:"
+# (not Postfix's own "the mail system at host NAME").
+_RECEIVING_HOST = re.compile(
+    r"(?:remote-mta: ?dns; ?|while talking to )([a-z0-9-]+(?:\.[a-z0-9-]+)+)|"
+    r"\bhost ([a-z0-9-]+(?:\.[a-z0-9-]+)+) ?(?:\[|said)"
+)
+# The host that wrote the report: RFC 3464 "Reporting-MTA: dns; host", Postfix's "The mail
+# system at host NAME".
+_REPORTING_HOST = re.compile(
+    r"(?:reporting-mta: ?dns; ?|the mail system at host )([a-z0-9-]+(?:\.[a-z0-9-]+)+)"
+)
 # The SMTP command a report says was refused (first match wins), as Sisimai reads it from the
 # transcript: Postfix "in reply to RCPT TO command", Exim "after RCPT TO", Sendmail ">>> DATA",
 # qmail "does not like recipient", DragonFly "did not like our RCPT TO", ...
@@ -370,6 +549,9 @@ _LOCAL_DELIVERY = re.compile(r"\bmail\.local: unknown user")
 # The command an engine reader found for this recipient (bounces._from_findings puts it at
 # the front of the context); it beats a DATA elsewhere in a report of several conversations.
 _NAMED_COMMAND = re.compile(r"\[failed-command: in reply to (\w+) command\]")
+# Put at the front of the context by bounces._from_findings for a report whose layout gives
+# the remote server's words only: no reply code, status or SMTP command of its own.
+PASS_THROUGH_MARKER = "[report-layout: remote words only]"
 _COMPILED_DECISIVE = tuple((reason, re.compile(p)) for reason, p in DECISIVE_TEXT_RULES)
 # The code (and status) that starts each line of a multi-line SMTP reply (RFC 5321 4.2.1:
 # "550-5.7.1 ..." then "550 5.7.1 ..."): once the lines are joined they split the sentence.
@@ -433,6 +615,9 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
     found = _match(code, enhanced, text)
     lowered = " ".join(context.lower().split())[:6000]
     named = _NAMED_COMMAND.search(lowered[:1000])
+    by_host = _receiving_host_reason(code, enhanced, text, lowered, named.group(1) if named else "")
+    if by_host:
+        return RuleMatch(by_host, is_hard(by_host, code, enhanced), "host", by_host)
     for before, pattern, after in _COMPILED_CONTEXT:
         if before == "userunknown" and enhanced[1:4] == ".1.":
             continue  # a specific x.1.x status names the address whatever the command
@@ -443,13 +628,19 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
     if (
         found.reason == "userunknown"
         and found.source == "text"
-        and (code.startswith("5") or (not code and enhanced.startswith("5.")))
+        and (
+            code.startswith("5")
+            or (not code and enhanced.startswith("5."))
+            or (not code and not enhanced and PASS_THROUGH_MARKER in lowered[:1000])
+        )
         and enhanced[1:4] != ".1."
         and failed_command(text, context) == ""
         and not _LOCAL_DELIVERY.search(text.lower())
     ):
         # Sisimai keeps "unknown user" wording for x.1.x statuses and refused RCPTs; a 5xx
-        # reply after an unknown command (a filter's canned answer) is "filtered"
+        # reply after an unknown command (a filter's canned answer) is "filtered", and so is
+        # the same wording in a layout that passes on the remote's words alone (its decoder
+        # in Sisimai decides nothing itself; X1, X2, Zoho)
         return RuleMatch("filtered", False, "context", "unknown user without RCPT or x.1.x")
     if (
         found.source == "text"
@@ -484,6 +675,60 @@ def match_reply(code: str, enhanced: str, text: str, context: str = "") -> RuleM
         # a temporary DNS failure is a network problem, not a missing domain (as Sisimai)
         return RuleMatch("networkerror", False, found.source, found.evidence)
     return found
+
+
+def receiving_host(text: str, context: str = "") -> str:
+    """The host that gave the reply (:data:`_RECEIVING_HOST`), from the diagnostic text, else
+    from the whole report; ``""`` when neither names one."""
+    for source in (text, context):
+        found = _RECEIVING_HOST.search(" ".join(source.lower().split())[:6000])
+        if found:
+            return (found.group(1) or found.group(2)).rstrip(".")
+    return ""
+
+
+# An address in a reply. It starts where a run of address characters starts and never gives
+# back what it took (possessive), so a long run without "@" is read once, not once per position.
+_REPLY_ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w.-]+\w")
+
+
+def receiving_service(text: str, context: str = "") -> str:
+    """The :data:`RHOST_GROUPS` service that refused: by the host that answered, else by the
+    domain of an address the reply names, else by the host that wrote the report (a service
+    reporting its own refusal); ``""`` when none is one of them."""
+    hosts = [receiving_host(text, context)]
+    hosts += [a.rsplit("@", 1)[1] for a in _REPLY_ADDRESS.findall(text.lower()[:6000])]
+    reporter = _REPORTING_HOST.search(" ".join(context.lower().split())[:6000])
+    hosts += [reporter.group(1).rstrip(".")] if reporter else []
+    for host in hosts:
+        for name, suffixes in RHOST_GROUPS.items():
+            if host and any(host == s or host.endswith("." + s) for s in suffixes):
+                return name
+    return ""
+
+
+def _receiving_host_reason(code: str, enhanced: str, text: str, context: str, named: str) -> str:
+    """The reason the refusing service's own published codes or table give this reply
+    (:data:`SPECTRUM_AUP_CODES`, :data:`ORANGE_REFERENCES`, :data:`RHOST_RULES`); ``""`` when
+    it has none."""
+    lowered = " ".join(text.lower().split())
+    aup = _SPECTRUM_AUP.search(lowered)
+    if aup:
+        number = int(aup.group(1))
+        return next((r for low, high, r in SPECTRUM_AUP_CODES if low <= number <= high), "")
+    service = receiving_service(text, context)
+    if not service:
+        return ""
+    if service == "orange":
+        reference = _ORANGE_REFERENCE.search(lowered)
+        return ORANGE_REFERENCES.get(reference.group(1), "") if reference else ""
+    command = named.upper() or failed_command(text, context)
+    for name, reply, status, refused, wording, reason in RHOST_RULES:
+        if name != service or (reply and reply != code) or (status and status != enhanced):
+            continue
+        if (not refused or refused == command) and (not wording or re.search(wording, lowered)):
+            return reason
+    return ""
 
 
 def _match(code: str, enhanced: str, text: str) -> RuleMatch:

@@ -24,10 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from postwise.outbound.bounce_engines import EngineFinding, read_report
-from postwise.outbound.bounce_rules import is_hard, match_reply
+from postwise.outbound.bounce_engines import PASS_THROUGH_ENGINES, EngineFinding, read_report
+from postwise.outbound.bounce_rules import PASS_THROUGH_MARKER, is_hard, match_reply
 
-ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An address. The local part starts where a run of its characters starts and is never given
+# back (possessive): a long run without "@" is read once, not once per starting position.
+ADDRESS = re.compile(
+    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]++@"
+    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 REPLY = re.compile(r"(?<![\d.#-])([245][0-7]\d)(?:[ -]|$)", re.MULTILINE)
 # Where a returned copy of the original message begins in a plain-text report.
@@ -390,8 +395,9 @@ def _from_findings(
     """One record per recipient an engine-specific reader found (:mod:`bounce_engines`): the
     recipient's own sentence is the diagnostic; the refused command, when the engine names it
     elsewhere than in that sentence, goes to the front of the context as
-    ``[failed-command: in reply to X command]``. A finding without a sentence gets
-    ``fallback`` (the report text)."""
+    ``[failed-command: in reply to X command]``; a layout that adds nothing to the remote
+    server's words (:data:`PASS_THROUGH_ENGINES`) is marked with ``PASS_THROUGH_MARKER``. A
+    finding without a sentence gets ``fallback`` (the report text)."""
     records = []
     seen: set[str] = set()
     for finding in findings:
@@ -401,6 +407,8 @@ def _from_findings(
         marker = (
             f"[failed-command: in reply to {finding.command} command] " if finding.command else ""
         )
+        if engine in PASS_THROUGH_ENGINES:
+            marker += f"{PASS_THROUGH_MARKER} "
         records.append(
             _record(
                 finding.recipient,

@@ -276,3 +276,71 @@ def test_amazon_ses_complaint_notification_is_feedback() -> None:
         "feedback",
         "abuse",
     )
+
+
+# Layouts that pass the remote server's words on with no code, status or command of their own
+# (Sisimai's X1, X2 and Zoho decoders add none and decide no reason themselves).
+BRACKET_LIST = """The original message was received at Mon, 2 Mar 2026 10:00:00 +0900 (JST)
+from sender@example.org
+
+---The following addresses had delivery errors---
+
+gone@example.net [User unknown]
+full@example.net [Mailbox full]
+"""
+
+PLAIN_LIST = """Message from example.net.
+Unable to deliver message to the following address(es).
+
+<gone@example.net>:
+This user doesn't have a example.net account (gone@example.net) [0]
+
+<closed@example.net>:
+This account has been disabled or discontinued [#102].
+"""
+
+ZOHO_LIKE = """This message was created automatically by mail delivery software.
+A message that you sent could not be delivered to one or more of its recipients.
+
+gone@example.net Invalid Address, ERROR_CODE :550, ERROR_CODE :Requested action not taken: \
+mailbox unavailable
+known@example.net Invalid Address, ERROR_CODE :550, ERROR_CODE :5.1.1 <known@example.net>... \
+User Unknown
+"""
+
+
+def test_pass_through_layouts_are_read_per_recipient() -> None:
+    engine, findings = read_report(BRACKET_LIST)
+    assert engine == "bracket_list"
+    assert [(f.recipient, f.diagnostic, f.reply_code) for f in findings] == [
+        ("gone@example.net", "User unknown", ""),
+        ("full@example.net", "Mailbox full", ""),
+    ]
+    assert detect_engine(PLAIN_LIST) == "plain_list"
+    engine, findings = read_report(ZOHO_LIKE)
+    assert engine == "zoho"
+    assert [(f.recipient, f.reply_code, f.status) for f in findings] == [
+        ("gone@example.net", "550", ""),
+        ("known@example.net", "550", "5.1.1"),
+    ]
+
+
+def test_unknown_user_in_a_pass_through_layout_is_filtered_without_rcpt_or_x11() -> None:
+    # nothing says the recipient was refused at RCPT and no x.1.1 status names the mailbox:
+    # Sisimai's order reads the unknown-user wording as a filter's answer
+    assert [r.reason for r in parse_bounce(_mail(BRACKET_LIST, "Returned Mail: Error"))] == [
+        "filtered",
+        "mailboxfull",
+    ]
+    assert [r.reason for r in parse_bounce(_mail(PLAIN_LIST, "Delivery failure"))] == [
+        "filtered",
+        "suspend",
+    ]
+    records = parse_bounce(_mail(ZOHO_LIKE))
+    assert [(r.reason, r.hard) for r in records] == [("filtered", False), ("userunknown", True)]
+    # the same sentence with a refused RCPT stays an unknown user
+    rcpt = (
+        "<gone@example.net>: host mx.example.net[192.0.2.1] said: User unknown\n"
+        "    (in reply to RCPT TO command)"
+    )
+    assert [r.reason for r in parse_bounce(_mail(rcpt))] == ["userunknown"]

@@ -189,10 +189,10 @@ def test_validation_accuracy_reaches_the_documented_figures() -> None:
     assert combined["reason_accuracy"] >= rules["reason_accuracy"]
 
 
-COMBINED_REASON = 0.83
-COMBINED_HARD = 0.91
+COMBINED_REASON = 0.84
+COMBINED_HARD = 0.92
 RECIPIENT = 0.94
-RULES_REASON = 0.83
+RULES_REASON = 0.84
 
 
 @pytest.mark.parametrize(
@@ -299,3 +299,75 @@ def test_a_bare_refusal_at_ehlo_is_the_connecting_host_blocked() -> None:
     assert match_reply("550", "", text.replace("EHLO", "RCPT TO:<a@example.net>")).reason == (
         "userunknown"
     )
+
+
+def test_ntt_docomo_unknown_user_depends_on_status_and_command() -> None:
+    after_data = "550 Unknown user a@docomo.example.ne.jp"
+    host = "host mfsmax.docomo.ne.jp[192.0.2.9] said: "
+    context = (
+        "The mail system <a@docomo.example.ne.jp>: "
+        + host
+        + after_data
+        + " (in reply to end of DATA command)"
+    )
+    # after DATA with a bare 5.0.0: the recipient's reception settings refused the sender
+    assert match_reply("550", "5.0.0", after_data, context).reason == "rejected"
+    assert match_reply("550", "5.2.0", after_data, context).reason == "filtered"
+    at_rcpt = context.replace("end of DATA", "RCPT TO")
+    assert match_reply("550", "5.0.0", after_data, at_rcpt).reason == "userunknown"
+    too_many = host + "552 too many recipients"
+    assert match_reply("552", "5.0.0", too_many, too_many).reason == "toomanyconn"
+    # another host with the same reply keeps the general rule (a filter after DATA)
+    other = context.replace("mfsmax.docomo.ne.jp", "mx.example.net")
+    assert match_reply("550", "5.0.0", after_data, other).reason == "filtered"
+
+
+def test_kddi_unknown_user_with_and_without_the_address() -> None:
+    quoted = "550 <a@ezweb.ne.jp>: User unknown"
+    assert match_reply("550", "5.0.0", quoted, quoted).reason == "userunknown"
+    bare = "host lsean.ezweb.ne.jp[192.0.2.3] said: 550 : User unknown"
+    assert match_reply("550", "5.0.0", bare, bare).reason == "filtered"
+
+
+def test_orange_and_la_poste_references_name_the_reason() -> None:
+    host = "host smtp-in.orange.fr[192.0.2.4] said: "
+    deferred = "421 4.2.0 Service refuse. Service refused, please try later. OFR005_505 [505]"
+    assert match_reply("421", "4.2.0", deferred, host + deferred).reason == "systemerror"
+    invalid = "550 5.5.0 Adresse destinataire invalide. Invalid recipient. LPN007_416"
+    laposte = "host smtp.laposte.net[192.0.2.5] said: " + invalid + " (in reply to end of DATA"
+    assert match_reply("550", "5.5.0", invalid, laposte).reason == "userunknown"
+    # a "try later" reference has no reason of its own: the general rules decide
+    later = "550 5.5.0 Service refused, please try later. LPN006_107"
+    assert match_reply("550", "5.5.0", later, host + later).reason == "blocked"
+    # the same reference from another host is not Orange's
+    assert match_reply("421", "4.2.0", deferred, deferred).reason == "blocked"
+
+
+def test_spectrum_aup_codes_name_the_reason() -> None:
+    text = "550 5.1.0 <a@example.org> sender rejected. AUP#In-1310"
+    assert classify_reply("550", "5.1.0", text) == ("toomanyconn", False)
+    assert classify_reply("550", "5.1.0", "550 5.1.0 rejected AUP#O-1010")[0] == "rejected"
+
+
+def test_mimecast_documented_replies_with_their_reply_code() -> None:
+    host = "host service1.mimecast.com[192.0.2.6] said: "
+    text = "554 email rejected due to security policies - MCSpamSignature.x"
+    assert match_reply("554", "5.0.0", text, host + text).reason == "virusdetected"
+    # the same wording with another reply code is not that entry
+    assert match_reply("550", "5.0.0", text, host + text).reason != "virusdetected"
+
+
+def test_aol_relays_report_a_malformed_mx_answer_as_not_accepting_mail() -> None:
+    text = (
+        "Name service error for name=example.org type=MX: Malformed or unexpected name server reply"
+    )
+    context = "This is the mail system at host omr-a01.mx.aol.com. " + text
+    assert match_reply("", "5.4.4", text, context).reason == "notaccept"
+    # written by another host, the same sentence is a network error
+    other = context.replace("omr-a01.mx.aol.com", "mx.example.org")
+    assert match_reply("", "5.4.4", text, other).reason == "networkerror"
+
+
+def test_an_unverified_sending_identity_is_not_allowed_to_relay() -> None:
+    text = "554 Message rejected: Email address is not verified. The identity failed the check"
+    assert classify_reply("554", "5.0.0", text) == ("norelaying", False)
