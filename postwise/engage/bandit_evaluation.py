@@ -535,18 +535,11 @@ def pooled_ratio(
     return {"estimate": _ratio(float(top), float(bottom)), "ci": _interval(list(draws), confidence)}
 
 
-def ts_over_random(
-    random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
-) -> dict[str, Any]:
-    """BTS's value from the random log over random's on-policy CTR, per estimator, with
-    bootstrap intervals (both logs resampled); and BTS's on-policy CTR as the check."""
-    return ts_report(ts_samples(random_log, bts_log, settings), random_log, bts_log, settings)
-
-
 def ts_samples(
     random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
 ) -> Bootstrapped:
-    """The figures of :func:`ts_over_random` and their bootstrap replicates."""
+    """BTS's value from the random log and random's on-policy CTR (and BTS's own, the
+    check), per estimator, with their bootstrap replicates (both logs resampled)."""
     rng = np.random.default_rng(settings.seed)
     rewards_hat = cross_fitted_rewards(random_log, settings.seed)
 
@@ -576,7 +569,8 @@ def ts_samples(
 def ts_report(
     samples: Bootstrapped, random_log: BanditLog, bts_log: BanditLog, settings: EvaluationSettings
 ) -> dict[str, Any]:
-    """The ``ts_over_random`` block of one campaign from its samples."""
+    """The ``ts_over_random`` block of one campaign from its samples: BTS's value over
+    random's CTR per estimator with intervals, the distribution checks, counts."""
     point = samples.point
 
     def entry(key: str) -> dict[str, Any]:
@@ -930,6 +924,7 @@ def evaluate_open_bandit(
             train_logs[campaign], test_campaign, settings, _prefixed(say, campaign), choice
         )
     pooled = pool_campaigns(report, settings)
+    pooled_ts = pooled.get("ts_over_random", {})
     headline_campaign = "all" if "all" in report else chosen[0]
     headline = report[headline_campaign].get("ts_over_random")
     protocol = (
@@ -954,9 +949,7 @@ def evaluate_open_bandit(
             **{name: headline[name] for name in ESTIMATORS},
             "bts_on_policy_over_random": headline["bts_on_policy_over_random"],
             "pooled_over_campaigns": {
-                name: pooled["ts_over_random"][name]
-                for name in ESTIMATORS
-                if "ts_over_random" in pooled
+                name: pooled_ts[name] for name in ESTIMATORS if name in pooled_ts
             },
         },
         "pooled": pooled,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from postwise.outbound.bounce_engines import ADDRESS
+
 # Reasons whose bounces are permanent for the address (Sisimai's hard bounces); every other
 # reason is soft: the address may work later, or the failure is about the message or the sender.
 HARD_REASONS = frozenset({"userunknown", "hostunknown", "hasmoved", "notaccept"})
@@ -687,17 +689,12 @@ def receiving_host(text: str, context: str = "") -> str:
     return ""
 
 
-# An address in a reply. It starts where a run of address characters starts and never gives
-# back what it took (possessive), so a long run without "@" is read once, not once per position.
-_REPLY_ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w.-]+\w")
-
-
 def receiving_service(text: str, context: str = "") -> str:
     """The :data:`RHOST_GROUPS` service that refused: by the host that answered, else by the
     domain of an address the reply names, else by the host that wrote the report (a service
     reporting its own refusal); ``""`` when none is one of them."""
     hosts = [receiving_host(text, context)]
-    hosts += [a.rsplit("@", 1)[1] for a in _REPLY_ADDRESS.findall(text.lower()[:6000])]
+    hosts += [a.rsplit("@", 1)[1] for a in ADDRESS.findall(text.lower()[:6000])]
     reporter = _REPORTING_HOST.search(" ".join(context.lower().split())[:6000])
     hosts += [reporter.group(1).rstrip(".")] if reporter else []
     for host in hosts:

@@ -24,15 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from postwise.outbound.bounce_engines import PASS_THROUGH_ENGINES, EngineFinding, read_report
+from postwise.outbound.bounce_engines import (
+    ADDRESS,
+    PASS_THROUGH_ENGINES,
+    EngineFinding,
+    read_report,
+)
 from postwise.outbound.bounce_rules import PASS_THROUGH_MARKER, is_hard, match_reply
 
-# An address. The local part starts where a run of its characters starts and is never given
-# back (possessive): a long run without "@" is read once, not once per starting position.
-ADDRESS = re.compile(
-    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]++@"
-    r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-)
 ENHANCED = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 REPLY = re.compile(r"(?<![\d.#-])([245][0-7]\d)(?:[ -]|$)", re.MULTILINE)
 # Where a returned copy of the original message begins in a plain-text report.

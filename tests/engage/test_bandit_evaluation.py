@@ -79,6 +79,7 @@ def test_eval_bandit_json_on_a_slice_of_the_shared_data(tmp_path: Path) -> None:
         assert got["estimate"] == pytest.approx(want["estimate"])
         assert got["ci"] == pytest.approx(want["ci"])
     assert pooled["cross_fitted"]["rows"] == 3500
+    assert headline["pooled_over_campaigns"]["dr"] == pooled["ts_over_random"]["dr"]
     assert "_samples" not in json.dumps(report)
 
 
